@@ -1,0 +1,105 @@
+"""The train↔serve contract: `models/<name>/manifest.json`.
+
+Training writes it at export, serving validates it at start-up with this same model. Everything
+the service needs to know about a model lives here — it keeps no label list or parameter of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.preprocessing import PreprocessConfig
+
+MANIFEST_FILE = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OnnxFile(_Strict):
+    file: str = "model.onnx"
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class InputSpec(_Strict):
+    name: str
+    # N × C × H × W; N is dynamic (None).
+    shape: tuple[int | None, int, int, int]
+    dtype: str = "float32"
+
+
+class Head(_Strict):
+    name: str
+    output: str  # the ONNX output carrying this head's logits
+    labels: list[str] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> Head:
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"head {self.name!r} has duplicate labels")
+        return self
+
+
+class DataSource(_Strict):
+    name: str
+    path: str
+    split: str
+    samples: int
+    license: str = ""
+    notes: str = ""
+
+
+class TrainingInfo(_Strict):
+    command: str
+    config: dict[str, Any]
+    git_commit: str = ""
+    torch_version: str = ""
+    device: str = ""
+    duration_s: float = 0.0
+
+
+class Manifest(_Strict):
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    task: str
+    version: str
+    created: datetime
+    architecture: str
+    onnx: OnnxFile
+    input: InputSpec
+    preprocessing: PreprocessConfig
+    heads: list[Head] = Field(min_length=1)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    data: list[DataSource] = Field(default_factory=list)
+    training: TrainingInfo
+
+    @model_validator(mode="after")
+    def _input_matches_preprocessing(self) -> Manifest:
+        size = self.preprocessing.canvas_size
+        if tuple(self.input.shape[1:]) != (1, size, size):
+            raise ValueError(f"input shape {self.input.shape} does not match canvas {size}×{size}")
+        return self
+
+    @classmethod
+    def load(cls, model_dir: Path) -> Manifest:
+        return cls.model_validate_json((model_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+
+    def save(self, model_dir: Path) -> Path:
+        path = model_dir / MANIFEST_FILE
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

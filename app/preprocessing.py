@@ -1,0 +1,248 @@
+"""The one preprocessing path, shared by training, evaluation and serving.
+
+Pure numpy + OpenCV (no web framework, no torch). Any image array goes in; the model's input
+tensor comes out:
+
+    grayscale → downscale → flatten the lighting → K-means (K = 2) ink mask, minority cluster = ink
+    → drop specks → crop to the ink → normalise stroke width → fit into a 20×20 box keeping aspect
+    → place in 28×28 by centre of mass (MNIST/EMNIST framing) → Gaussian blur → (x - mean) / std
+
+Every knob lives in `PreprocessConfig`, which the model manifest records, so the service runs
+exactly what the model was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+class NoInkError(ValueError):
+    """The image holds no ink that stands out from its background (blank or flat photo)."""
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    # Photos are downscaled so their longer side is at most this before any other work.
+    max_side: int = 1024
+    # Lighting is flattened by subtracting a median-filtered background, computed at this size
+    # with a window of `background_window` × the shorter side (edge-preserving: a table around
+    # the paper is background too, not ink).
+    background_side: int = 256
+    background_window: float = 0.5
+    min_background_window: int = 63
+    kmeans_max_iter: int = 100
+    # Ink must differ from paper by at least this many grey levels, or the image counts as blank.
+    min_contrast: float = 30.0
+    # Connected ink parts smaller than this fraction of the largest part are specks.
+    min_component_fraction: float = 0.02
+    # Stroke width is measured on the crop fitted into `stroke_work_size`, then clamped into
+    # [min_stroke, max_stroke] pixels of the final `box_size` scale (thin pen on a big photo
+    # would otherwise vanish; a marker would fill the box).
+    stroke_work_size: int = 80
+    min_stroke: float = 2.5
+    max_stroke: float = 5.0
+    max_stroke_change: int = 4  # at most this many work-size pixels dilated/eroded per side
+    box_size: int = 20
+    canvas_size: int = 28
+    blur_sigma: float = 0.5
+    mean: float = 0.15
+    std: float = 0.3
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Any H×W, H×W×1, H×W×3 (RGB) or H×W×4 (RGBA) array of uint8/uint16/float → uint8 grey.
+
+    Transparent pixels are composited onto a background that contrasts with the opaque ones,
+    so a drawing on a transparent canvas keeps its ink whatever its colour.
+    """
+    img = np.asarray(image)
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return img
+    if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
+        raise ValueError(f"unsupported image shape {img.shape}")
+    if img.shape[2] == 1:
+        return img[:, :, 0]
+    gray = cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]), cv2.COLOR_RGB2GRAY)
+    if img.shape[2] == 3:
+        return gray
+    alpha = img[:, :, 3].astype(np.float32) / 255.0
+    opaque = alpha > 0.5
+    if opaque.all():
+        return gray
+    paper = 0.0 if opaque.any() and gray[opaque].mean() > 127 else 255.0
+    return np.clip(gray * alpha + paper * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
+
+
+def downscale(gray: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = gray.shape
+    scale = max_side / max(h, w)
+    if scale >= 1.0:
+        return gray
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+
+
+def flatten_background(gray: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """Signed int16 difference to the local background: paper ≈ 0, ink far from 0 (either sign)."""
+    h, w = gray.shape
+    small = downscale(gray, cfg.background_side)
+    window = max(int(cfg.background_window * min(small.shape)), cfg.min_background_window) | 1
+    if window >= min(small.shape):
+        # Tiny images: the window covers the whole image, so the background is its median.
+        background = np.full_like(gray, int(np.median(small)))
+    else:
+        background = cv2.medianBlur(small, max(3, window))
+        if background.shape != gray.shape:
+            background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
+    return gray.astype(np.int16) - background.astype(np.int16)
+
+
+def kmeans_2(values: np.ndarray, offset: int, max_iter: int) -> tuple[float, float, float, float]:
+    """Lloyd's K-means with K = 2 on integer intensities, run on their histogram.
+
+    Same clusters as K-means on the pixels with centres initialised at the minimum and maximum
+    (deterministic; O(levels) per iteration). `values + offset` must be non-negative ints.
+    Returns (low centre, high centre, low count, high count).
+    """
+    hist = np.bincount((values.ravel() + offset).astype(np.intp)).astype(np.float64)
+    levels = np.arange(hist.size, dtype=np.float64) - offset
+    present = np.flatnonzero(hist)
+    lo, hi = levels[present[0]], levels[present[-1]]
+    if lo == hi:
+        return lo, hi, float(hist.sum()), 0.0
+    cumulative_count = np.cumsum(hist)
+    cumulative_sum = np.cumsum(hist * levels)
+    total_count, total_sum = cumulative_count[-1], cumulative_sum[-1]
+    for _ in range(max_iter):
+        # Ties go to the low centre, as in scikit-learn (argmin picks the first).
+        split = int(np.floor((lo + hi) / 2 + offset))
+        n_lo = cumulative_count[split]
+        new_lo = cumulative_sum[split] / n_lo
+        new_hi = (total_sum - cumulative_sum[split]) / (total_count - n_lo)
+        if new_lo == lo and new_hi == hi:
+            break
+        lo, hi = new_lo, new_hi
+    split = int(np.floor((lo + hi) / 2 + offset))
+    n_lo = float(cumulative_count[split])
+    return float(lo), float(hi), n_lo, float(total_count - n_lo)
+
+
+def ink_strength(gray: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """Float32 map in [0, 1]: 1 = ink, 0 = paper, whatever the polarity and lighting.
+
+    K-means (K = 2) on the flattened intensities; the minority cluster is the ink. Pixels are
+    scaled linearly between the two centres, so anti-aliased edges keep their softness.
+    """
+    diff = flatten_background(gray, cfg)
+    lo, hi, n_lo, n_hi = kmeans_2(diff, offset=255, max_iter=cfg.kmeans_max_iter)
+    if hi - lo < cfg.min_contrast:
+        raise NoInkError("no ink found: the image has no marks that stand out from the background")
+    ink, paper = (lo, hi) if n_lo <= n_hi else (hi, lo)
+    strength = (diff.astype(np.float32) - paper) / (ink - paper)
+    return np.clip(strength, 0.0, 1.0)
+
+
+def remove_specks(strength: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """Keep the ink parts that are not specks; zero everything else (paper texture included)."""
+    mask = (strength > 0.5).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 1:
+        raise NoInkError("no ink found: the image has no marks that stand out from the background")
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.zeros(count, dtype=np.uint8)
+    keep[1:] = areas >= cfg.min_component_fraction * areas.max()
+    kept = keep[labels]
+    # One pixel of margin keeps the soft edges of the kept strokes.
+    near = cv2.dilate(kept, np.ones((3, 3), np.uint8))
+    return strength * near
+
+
+def crop_to_ink(strength: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(strength > 0.5)
+    return strength[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def fit(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize so the longer side equals `size`, keeping the aspect ratio."""
+    h, w = image.shape
+    scale = size / max(h, w)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, new, interpolation=interpolation)
+
+
+def stroke_width(strength: np.ndarray) -> float:
+    """Mean stroke width in pixels: ink area / half its boundary length (2 px at least)."""
+    mask = (strength > 0.5).astype(np.uint8)
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    boundary = int((mask - cv2.erode(mask, np.ones((3, 3), np.uint8))).sum())
+    return 2.0 * area / max(boundary, 1)
+
+
+def normalise_stroke(crop: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """Fit the crop to the working size and dilate/erode its strokes into the target range."""
+    work = fit(crop, cfg.stroke_work_size)
+    to_box = cfg.box_size / cfg.stroke_work_size
+    width = stroke_width(work) * to_box
+    if width < cfg.min_stroke:
+        radius = round((cfg.min_stroke - width) / to_box / 2)
+        op = cv2.dilate
+    elif width > cfg.max_stroke:
+        radius = round((width - cfg.max_stroke) / to_box / 2)
+        op = cv2.erode
+    else:
+        return work
+    radius = min(radius, cfg.max_stroke_change)
+    if radius < 1:
+        return work
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    changed = op(work, kernel)
+    # Never erode a stroke away entirely.
+    return changed if changed.max() > 0.5 else work
+
+
+def place_by_centre_of_mass(box: np.ndarray, canvas_size: int) -> np.ndarray:
+    h, w = box.shape
+    total = float(box.sum())
+    ys, xs = np.mgrid[0:h, 0:w]
+    cy, cx = (float((ys * box).sum()) / total, float((xs * box).sum()) / total)
+    centre = (canvas_size - 1) / 2
+    top = int(np.clip(round(centre - cy), 0, canvas_size - h))
+    left = int(np.clip(round(centre - cx), 0, canvas_size - w))
+    canvas = np.zeros((canvas_size, canvas_size), dtype=np.float32)
+    canvas[top : top + h, left : left + w] = box
+    return canvas
+
+
+def render_canvas(image: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """Image array → the float32 canvas_size² ink image in [0, 1] the model sees (before normalising)."""
+    gray = downscale(to_gray(image), cfg.max_side)
+    strength = remove_specks(ink_strength(gray, cfg), cfg)
+    crop = normalise_stroke(crop_to_ink(strength), cfg)
+    box = fit(crop, cfg.box_size)
+    if box.sum() <= 0:
+        raise NoInkError("no ink found: the marks vanish at the model's resolution")
+    canvas = place_by_centre_of_mass(box, cfg.canvas_size)
+    if cfg.blur_sigma > 0:
+        canvas = cv2.GaussianBlur(canvas, (0, 0), cfg.blur_sigma)
+    return np.clip(canvas, 0.0, 1.0)
+
+
+def normalise(canvas: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """[0, 1] canvas (H×W or N×H×W) → float32 model input with a channel axis."""
+    x = (canvas.astype(np.float32) - cfg.mean) / cfg.std
+    return x[None] if x.ndim == 2 else x[:, None]
+
+
+def preprocess(image: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """Image array → float32 1×canvas×canvas model input. Raises NoInkError for blank images."""
+    return normalise(render_canvas(image, cfg), cfg)

@@ -1,0 +1,142 @@
+import cv2
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+
+from app.preprocessing import NoInkError, PreprocessConfig, kmeans_2, preprocess, render_canvas, to_gray
+from tests.conftest import draw_letter
+
+CFG = PreprocessConfig()
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Best correlation over ±1 px shifts (centring by centre of mass rounds to whole pixels)."""
+    a, b = a.reshape(28, 28), b.reshape(28, 28)
+    best = -1.0
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            u = np.roll(a, (dy, dx), axis=(0, 1)).ravel()
+            u, v = u - u.mean(), b.ravel() - b.mean()
+            best = max(best, float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v))))
+    return best
+
+
+def test_output_is_normalised_model_input(letter_image):
+    x = preprocess(letter_image, CFG)
+    assert x.shape == (1, 28, 28) and x.dtype == np.float32
+    canvas = render_canvas(letter_image, CFG)
+    np.testing.assert_allclose(x[0], (canvas - CFG.mean) / CFG.std, rtol=1e-6)
+    assert canvas.min() >= 0 and canvas.max() <= 1
+
+
+def test_same_input_same_output(letter_image):
+    np.testing.assert_array_equal(preprocess(letter_image, CFG), preprocess(letter_image.copy(), CFG))
+
+
+def test_polarity_does_not_matter(letter_image):
+    np.testing.assert_allclose(preprocess(letter_image, CFG), preprocess(255 - letter_image, CFG), atol=1e-5)
+
+
+def test_ink_is_high_and_framed_like_mnist(letter_image):
+    canvas = render_canvas(letter_image, CFG)
+    ys, xs = np.nonzero(canvas > 0.05)
+    # The glyph fits the 20×20 box (plus blur) and its centre of mass is at the centre.
+    assert ys.max() - ys.min() <= 23 and xs.max() - xs.min() <= 23
+    cy = (canvas.sum(1) * np.arange(28)).sum() / canvas.sum()
+    cx = (canvas.sum(0) * np.arange(28)).sum() / canvas.sum()
+    assert abs(cy - 13.5) < 1.0 and abs(cx - 13.5) < 1.0
+    assert canvas[0].max() < 0.05 and canvas[:, 0].max() < 0.05  # paper is 0
+
+
+def test_off_centre_glyph_is_centred():
+    centred = draw_letter("K", size=(300, 300))
+    corner = draw_letter("K", size=(300, 300), origin=(5, 120))
+    np.testing.assert_allclose(preprocess(corner, CFG), preprocess(centred, CFG), atol=1e-5)
+
+
+def test_rgba_with_transparent_background(letter_image):
+    rgba = np.zeros((*letter_image.shape, 4), np.uint8)  # transparent black everywhere …
+    rgba[..., 3] = np.where(letter_image < 128, 255, 0)  # … except the opaque black ink
+    assert similarity(preprocess(rgba, CFG), preprocess(letter_image, CFG)) > 0.98
+    white_ink = rgba.copy()
+    white_ink[..., :3] = 255  # white ink on a transparent canvas works too
+    assert similarity(preprocess(white_ink, CFG), preprocess(letter_image, CFG)) > 0.98
+
+
+def test_colour_photo_is_converted(letter_image):
+    rgb = np.stack([letter_image, letter_image, np.full_like(letter_image, 200)], axis=-1)
+    assert similarity(preprocess(rgb, CFG), preprocess(letter_image, CFG)) > 0.98
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.full((100, 100), 255, np.uint8),
+        np.zeros((40, 60), np.uint8),
+        np.tile(np.linspace(60, 230, 400, dtype=np.uint8), (300, 1)),  # only a lighting gradient
+        np.random.default_rng(0).normal(200, 4, (200, 200)).clip(0, 255).astype(np.uint8),  # paper noise
+    ],
+    ids=["white", "black", "gradient", "noise"],
+)
+def test_blank_images_raise(image):
+    with pytest.raises(NoInkError):
+        preprocess(image, CFG)
+
+
+def test_uneven_light():
+    clean = draw_letter("R", size=(400, 400), thickness=14)
+    ramp = np.linspace(0.35, 1.0, 400, dtype=np.float32)
+    shadowed = (clean.astype(np.float32) * ramp[None, :] * ramp[:, None] ** 0.5).astype(np.uint8)
+    assert similarity(preprocess(shadowed, CFG), preprocess(clean, CFG)) > 0.95
+
+
+def test_lined_grey_paper():
+    clean = draw_letter("E", size=(400, 400), thickness=14)
+    lined = np.full((400, 400, 3), 205, np.uint8)  # grey paper
+    for y in range(20, 400, 40):
+        cv2.line(lined, (0, y), (399, y), (170, 185, 220), 2)  # light blue rules
+    ink = clean < 128
+    lined[ink] = (25, 25, 60)
+    assert similarity(preprocess(lined, CFG), preprocess(clean, CFG)) > 0.9
+
+
+def test_thin_pen_on_big_photo_keeps_its_strokes():
+    photo = draw_letter("M", size=(3000, 4000), scale=40, thickness=8)  # 8 px pen, 12 MP
+    canvas = render_canvas(photo, CFG)
+    assert canvas.max() > 0.8  # strokes survive the downscale at full strength
+    reference = render_canvas(draw_letter("M", size=(300, 400), scale=4, thickness=10), CFG)
+    assert similarity(canvas, reference) > 0.85
+
+
+def test_tiny_crop():
+    tiny = cv2.resize(draw_letter("T", size=(200, 200)), (14, 14), interpolation=cv2.INTER_AREA)
+    assert similarity(preprocess(tiny, CFG), preprocess(draw_letter("T"), CFG)) > 0.85
+
+
+def test_specks_are_ignored(letter_image):
+    specked = letter_image.copy()
+    specked[5:7, 5:7] = 0  # a speck of dust in the corner would otherwise stretch the crop
+    np.testing.assert_allclose(preprocess(specked, CFG), preprocess(letter_image, CFG), atol=1e-3)
+
+
+def test_sixteen_bit_and_float_inputs(letter_image):
+    wide = letter_image.astype(np.uint16) * 257
+    np.testing.assert_array_equal(to_gray(wide), letter_image)
+    np.testing.assert_allclose(preprocess(wide, CFG), preprocess(letter_image, CFG))
+
+
+def test_histogram_kmeans_matches_kmeans_on_pixels():
+    rng = np.random.default_rng(1)
+    pixels = np.concatenate([rng.normal(40, 15, 300), rng.normal(190, 25, 2000)]).clip(0, 255).astype(int)
+    lo, hi, n_lo, n_hi = kmeans_2(pixels, offset=0, max_iter=100)
+    init = np.array([[pixels.min()], [pixels.max()]], dtype=float)
+    reference = KMeans(n_clusters=2, init=init, n_init=1, tol=0, max_iter=300).fit(pixels[:, None].astype(float))
+    np.testing.assert_allclose(sorted(reference.cluster_centers_.ravel()), [lo, hi], atol=1e-9)
+    assert (n_lo, n_hi) == tuple(np.bincount(reference.labels_))
+
+
+def test_every_parameter_is_recorded():
+    # The manifest embeds PreprocessConfig whole, so serving runs exactly what training ran.
+    from app.manifest import Manifest
+
+    assert Manifest.model_fields["preprocessing"].annotation is PreprocessConfig

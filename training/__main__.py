@@ -1,0 +1,53 @@
+"""`python -m training {train,export}` — the one entry point for ML engineers."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from training.config import REPO_ROOT, load_config
+
+
+def _command() -> str:
+    return "python -m training " + shlex.join(sys.argv[1:])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model (and optionally export it)")
+    train.add_argument("--config", type=Path, help="experiment YAML (training/configs/*.yaml)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set epochs=5 --set preprocess.blur_sigma=0.7")
+    train.add_argument("--run-dir", type=Path, help="default: runs/<name>")
+    train.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
+    train.add_argument("--export", type=Path, metavar="MODEL_DIR", help="export the best checkpoint here")
+
+    export = sub.add_parser("export", help="export a checkpoint to ONNX + manifest.json")
+    export.add_argument("checkpoint", type=Path)
+    export.add_argument("model_dir", type=Path)
+
+    args = parser.parse_args(argv)
+    command = _command()
+    # Imported here so `--help` answers without loading torch.
+    from training.export import export_checkpoint
+    from training.train import fit
+
+    if args.command == "train":
+        cfg = load_config(args.config, args.overrides)
+        run_dir = args.run_dir or REPO_ROOT / "runs" / cfg.name
+        resume = run_dir / "last.pt" if args.resume else None
+        best = fit(cfg, run_dir, resume)
+        if args.export:
+            manifest = export_checkpoint(best, args.export, command)
+            print(f"exported {args.export}: {manifest.metrics}")
+    else:
+        manifest = export_checkpoint(args.checkpoint, args.model_dir, command)
+        print(f"exported {args.model_dir}: {manifest.metrics}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Experiment configuration: one YAML file per experiment, CLI overrides, resolved copy saved per run."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from app.preprocessing import PreprocessConfig
+from training.augment import AugmentConfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """`HWR_DATA_DIR`, else ../shared/data beside the checkout."""
+    return Path(os.environ.get("HWR_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+
+
+@dataclass
+class TrainConfig:
+    name: str = "letters"
+    task: str = "letter"
+    model: str = "char_resnet"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    data_dir: str = ""  # empty: default_data_dir()
+    val_fraction: float = 0.15
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    ema_decay: float = 0.999
+    head_weights: dict[str, float] = field(default_factory=dict)
+    num_workers: int = 0
+    threads: int = 0  # torch CPU threads; 0 = torch default
+    limit_train: int = 0  # >0: use only this many training samples (smoke runs)
+    limit_val: int = 0
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else default_data_dir()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: str) -> Any:
+    return yaml.safe_load(value)
+
+
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    kwargs = {}
+    for key, value in values.items():
+        nested = {"preprocess": PreprocessConfig, "augment": AugmentConfig}.get(key)
+        if nested is not None and cls is TrainConfig:
+            value = _build(nested, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load_config(path: Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """YAML file (optional) plus `key=value` / `section.key=value` overrides."""
+    values: dict[str, Any] = yaml.safe_load(path.read_text()) if path else {}
+    values = values or {}
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} is not key=value")
+        target = values
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = _coerce(raw)
+    return config_from_dict(values)
+
+
+def config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, values)
+
+
+def save_config(cfg: TrainConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(_plain(cfg.to_dict()), sort_keys=False))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,106 @@
+"""One epoch of training and one pass of evaluation; both return plain metric dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+LossFn = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor]
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device):
+    """Mixed precision on CUDA; full precision on CPU (no speed-up there without AMX)."""
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    return nullcontext()
+
+
+def _to(batch: tuple[torch.Tensor, dict[str, torch.Tensor]], device: torch.device):
+    x, targets = batch
+    return x.to(device, non_blocking=True), {h: t.to(device, non_blocking=True) for h, t in targets.items()}
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+    ema: torch.optim.swa_utils.AveragedModel | None = None,
+    description: str = "train",
+) -> dict[str, float]:
+    model.train()
+    total_loss, seen = 0.0, 0
+    progress = tqdm(loader, desc=description, leave=False, dynamic_ncols=True)
+    for batch in progress:
+        x, targets = _to(batch, device)
+        with autocast(device):
+            loss = loss_fn(model(x), targets)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if scheduler is not None:
+            scheduler.step()
+        if ema is not None:
+            ema.update_parameters(model)
+        total_loss += loss.item() * len(x)
+        seen += len(x)
+        progress.set_postfix(loss=f"{total_loss / seen:.4f}")
+    return {"loss": total_loss / max(seen, 1), "lr": optimizer.param_groups[0]["lr"]}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[dict, dict]:
+    """Logits and targets per head over a whole loader, as numpy arrays."""
+    model.eval()
+    logits: dict[str, list[np.ndarray]] = {}
+    targets: dict[str, list[np.ndarray]] = {}
+    for batch in loader:
+        x, y = _to(batch, device)
+        with autocast(device):
+            out = model(x)
+        for head, value in out.items():
+            logits.setdefault(head, []).append(value.float().cpu().numpy())
+            targets.setdefault(head, []).append(y[head].cpu().numpy())
+    return (
+        {h: np.concatenate(v) for h, v in logits.items()},
+        {h: np.concatenate(v) for h, v in targets.items()},
+    )
+
+
+def topk_accuracy(logits: np.ndarray, target: np.ndarray, k: int) -> float:
+    k = min(k, logits.shape[1])
+    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
+    return float((top == target[:, None]).any(axis=1).mean())
+
+
+def macro_recall(logits: np.ndarray, target: np.ndarray) -> float:
+    predicted = logits.argmax(axis=1)
+    recalls = [(predicted[target == c] == c).mean() for c in np.unique(target)]
+    return float(np.mean(recalls))
+
+
+def classification_metrics(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for head, value in logits.items():
+        metrics[f"{head}_top1"] = topk_accuracy(value, targets[head], 1)
+        metrics[f"{head}_top5"] = topk_accuracy(value, targets[head], 5)
+        metrics[f"{head}_macro_recall"] = macro_recall(value, targets[head])
+    return metrics
+
+
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
+    return classification_metrics(*predict(model, loader, device))

@@ -1,0 +1,118 @@
+"""Checkpoint → ONNX + manifest.json in models/<name>/, checked against torch and measured with ORT."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from app.manifest import DataSource, Head, InputSpec, Manifest, OnnxFile, TrainingInfo, sha256_of
+from app.preprocessing import normalise
+from training.checkpoint import load_checkpoint, model_from_checkpoint
+from training.config import REPO_ROOT, config_from_dict
+from training.data.datasets import CanvasDataset
+from training.engine import classification_metrics
+from training.train import load_data
+
+INPUT_NAME = "image"
+PARITY_ATOL = 1e-3
+
+
+class _TupleOutputs(nn.Module):
+    """ONNX wants positional outputs: the heads in a fixed order."""
+
+    def __init__(self, model: nn.Module, heads: list[str]) -> None:
+        super().__init__()
+        self.model, self.heads = model, heads
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(x)
+        return tuple(out[h] for h in self.heads)
+
+
+def output_name(head: str) -> str:
+    return f"{head}_logits"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
+    except OSError:
+        return ""
+    return out.stdout.strip()
+
+
+def export_onnx(model: nn.Module, heads: list[str], size: int, path: Path) -> None:
+    wrapper = _TupleOutputs(model, heads).eval()
+    dummy = torch.zeros(2, 1, size, size)
+    outputs = [output_name(h) for h in heads]
+    torch.onnx.export(
+        wrapper,
+        (dummy,),
+        str(path),
+        input_names=[INPUT_NAME],
+        output_names=outputs,
+        dynamic_axes={INPUT_NAME: {0: "batch"}, **{o: {0: "batch"} for o in outputs}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+def onnx_logits(session: ort.InferenceSession, x: np.ndarray, heads: list[str], batch: int = 512) -> dict:
+    chunks = [session.run([output_name(h) for h in heads], {INPUT_NAME: x[i : i + batch]}) for i in range(0, len(x), batch)]
+    return {h: np.concatenate([c[j] for c in chunks]) for j, h in enumerate(heads)}
+
+
+def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Manifest:
+    checkpoint = load_checkpoint(checkpoint_path)
+    cfg = config_from_dict(checkpoint["config"])
+    model = model_from_checkpoint(checkpoint)
+    heads = list(checkpoint["heads"])
+    size = cfg.preprocess.canvas_size
+    out_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = out_dir / "model.onnx"
+    export_onnx(model, heads, size, onnx_path)
+
+    # Measure the exported artefact itself on the validation split, and check it against torch.
+    val = CanvasDataset(load_data(cfg).val, cfg.preprocess)
+    x = normalise(val.canvases, cfg.preprocess)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    ort_logits = onnx_logits(session, x, heads)
+    with torch.no_grad():
+        torch_out = model(torch.from_numpy(x[:512]))
+    for h in heads:
+        diff = float(np.abs(torch_out[h].numpy() - ort_logits[h][:512]).max())
+        if diff > PARITY_ATOL:
+            raise RuntimeError(f"torch ↔ ONNX Runtime mismatch on head {h}: max |Δ| = {diff:.2e}")
+    targets = {h: t.numpy() for h, t in val.targets.items()}
+    metrics = {f"val_{k}": round(v, 5) for k, v in classification_metrics(ort_logits, targets).items()}
+    metrics["val_samples"] = len(val)
+
+    manifest = Manifest(
+        name=cfg.name,
+        task=cfg.task,
+        version=f"{datetime.now(UTC):%Y.%m.%d}-e{checkpoint['epoch']}",
+        created=datetime.now(UTC),
+        architecture=f"{checkpoint['model_name']}({', '.join(f'{k}={v}' for k, v in checkpoint['model_kwargs'].items() if k != 'heads')})",
+        onnx=OnnxFile(file=onnx_path.name, sha256=sha256_of(onnx_path)),
+        input=InputSpec(name=INPUT_NAME, shape=(None, 1, size, size)),
+        preprocessing=cfg.preprocess,
+        heads=[Head(name=h, output=output_name(h), labels=checkpoint["heads"][h]) for h in heads],
+        metrics=metrics,
+        data=[DataSource(**source) for source in checkpoint["provenance"]],
+        training=TrainingInfo(
+            command=command,
+            config=checkpoint["config"],
+            git_commit=git_commit(),
+            torch_version=torch.__version__,
+            device=checkpoint.get("device", ""),
+            duration_s=round(checkpoint.get("train_seconds", 0.0), 1),
+        ),
+    )
+    manifest.save(out_dir)
+    return manifest
