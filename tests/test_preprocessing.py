@@ -130,7 +130,9 @@ def test_histogram_kmeans_matches_kmeans_on_pixels():
     pixels = np.concatenate([rng.normal(40, 15, 300), rng.normal(190, 25, 2000)]).clip(0, 255).astype(int)
     lo, hi, n_lo, n_hi = kmeans_2(pixels, offset=0, max_iter=100)
     init = np.array([[pixels.min()], [pixels.max()]], dtype=float)
-    reference = KMeans(n_clusters=2, init=init, n_init=1, tol=0, max_iter=300).fit(pixels[:, None].astype(float))
+    reference = KMeans(n_clusters=2, init=init, n_init=1, tol=0, max_iter=300).fit(
+        pixels[:, None].astype(float)
+    )
     np.testing.assert_allclose(sorted(reference.cluster_centers_.ravel()), [lo, hi], atol=1e-9)
     assert (n_lo, n_hi) == tuple(np.bincount(reference.labels_))
 

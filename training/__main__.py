@@ -10,8 +10,8 @@ from pathlib import Path
 from training.config import REPO_ROOT, load_config
 
 
-def _command() -> str:
-    return "python -m training " + shlex.join(sys.argv[1:])
+def _command(argv: list[str]) -> str:
+    return "python -m training " + shlex.join(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,18 +20,32 @@ def main(argv: list[str] | None = None) -> None:
 
     train = sub.add_parser("train", help="train a model (and optionally export it)")
     train.add_argument("--config", type=Path, help="experiment YAML (training/configs/*.yaml)")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config value, e.g. --set epochs=5 --set preprocess.blur_sigma=0.7")
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set epochs=5 --set preprocess.blur_sigma=0.7",
+    )
     train.add_argument("--run-dir", type=Path, help="default: runs/<name>")
     train.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
     train.add_argument("--export", type=Path, metavar="MODEL_DIR", help="export the best checkpoint here")
+    train.add_argument(
+        "--stop-after",
+        type=int,
+        default=0,
+        metavar="EPOCH",
+        help="stop (resumably) after this epoch, e.g. to fit a time slot",
+    )
 
     export = sub.add_parser("export", help="export a checkpoint to ONNX + manifest.json")
     export.add_argument("checkpoint", type=Path)
     export.add_argument("model_dir", type=Path)
 
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    command = _command()
+    command = _command(argv)
     # Imported here so `--help` answers without loading torch.
     from training.export import export_checkpoint
     from training.train import fit
@@ -40,8 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_config(args.config, args.overrides)
         run_dir = args.run_dir or REPO_ROOT / "runs" / cfg.name
         resume = run_dir / "last.pt" if args.resume else None
-        best = fit(cfg, run_dir, resume)
-        if args.export:
+        best = fit(cfg, run_dir, resume, args.stop_after)
+        if best is not None and args.export:
             manifest = export_checkpoint(best, args.export, command)
             print(f"exported {args.export}: {manifest.metrics}")
     else:

@@ -11,6 +11,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from training.ema import ModelEma
+
 LossFn = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor]
 
 
@@ -38,7 +40,7 @@ def train_one_epoch(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     scaler: torch.amp.GradScaler,
     device: torch.device,
-    ema: torch.optim.swa_utils.AveragedModel | None = None,
+    ema: ModelEma | None = None,
     description: str = "train",
 ) -> dict[str, float]:
     model.train()
@@ -55,7 +57,7 @@ def train_one_epoch(
         if scheduler is not None:
             scheduler.step()
         if ema is not None:
-            ema.update_parameters(model)
+            ema.update(model)
         total_loss += loss.item() * len(x)
         seen += len(x)
         progress.set_postfix(loss=f"{total_loss / seen:.4f}")

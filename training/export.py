@@ -47,6 +47,11 @@ def git_commit() -> str:
     return out.stdout.strip()
 
 
+def describe_architecture(name: str, kwargs: dict) -> str:
+    """e.g. "char_resnet(widths=[32, 64, 128], blocks=[2, 2, 2])"; heads are listed separately."""
+    return f"{name}({', '.join(f'{k}={v}' for k, v in kwargs.items() if k != 'heads')})"
+
+
 def export_onnx(model: nn.Module, heads: list[str], size: int, path: Path) -> None:
     wrapper = _TupleOutputs(model, heads).eval()
     dummy = torch.zeros(2, 1, size, size)
@@ -64,7 +69,10 @@ def export_onnx(model: nn.Module, heads: list[str], size: int, path: Path) -> No
 
 
 def onnx_logits(session: ort.InferenceSession, x: np.ndarray, heads: list[str], batch: int = 512) -> dict:
-    chunks = [session.run([output_name(h) for h in heads], {INPUT_NAME: x[i : i + batch]}) for i in range(0, len(x), batch)]
+    chunks = [
+        session.run([output_name(h) for h in heads], {INPUT_NAME: x[i : i + batch]})
+        for i in range(0, len(x), batch)
+    ]
     return {h: np.concatenate([c[j] for c in chunks]) for j, h in enumerate(heads)}
 
 
@@ -98,7 +106,7 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Man
         task=cfg.task,
         version=f"{datetime.now(UTC):%Y.%m.%d}-e{checkpoint['epoch']}",
         created=datetime.now(UTC),
-        architecture=f"{checkpoint['model_name']}({', '.join(f'{k}={v}' for k, v in checkpoint['model_kwargs'].items() if k != 'heads')})",
+        architecture=describe_architecture(checkpoint["model_name"], checkpoint["model_kwargs"]),
         onnx=OnnxFile(file=onnx_path.name, sha256=sha256_of(onnx_path)),
         input=InputSpec(name=INPUT_NAME, shape=(None, 1, size, size)),
         preprocessing=cfg.preprocess,

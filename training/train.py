@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from training.augment import CanvasAugment
@@ -17,6 +16,7 @@ from training.checkpoint import load_checkpoint, model_from_checkpoint, save_che
 from training.config import TrainConfig, save_config
 from training.data.datasets import CanvasDataset
 from training.data.tasks import Split, TaskData, load_task
+from training.ema import ModelEma
 from training.engine import evaluate, pick_device, predict, train_one_epoch
 from training.losses import multi_head_loss
 from training.models import create_model
@@ -39,11 +39,16 @@ def limit(split: Split, n: int) -> Split:
 
 def load_data(cfg: TrainConfig) -> TaskData:
     data = load_task(cfg.task, cfg.data_path, cfg.val_fraction, cfg.seed)
-    return TaskData(data.heads, limit(data.train, cfg.limit_train), limit(data.val, cfg.limit_val), data.provenance)
+    return TaskData(
+        data.heads, limit(data.train, cfg.limit_train), limit(data.val, cfg.limit_val), data.provenance
+    )
 
 
-def fit(cfg: TrainConfig, run_dir: Path, resume: Path | None = None) -> Path:
-    """Train; return the path of the best checkpoint. Resumable from `run_dir/last.pt`."""
+def fit(cfg: TrainConfig, run_dir: Path, resume: Path | None = None, stop_after: int = 0) -> Path | None:
+    """Train; return the best checkpoint's path, or None when stopped early at `stop_after` epochs.
+
+    A run stopped early (or killed) continues with `resume=run_dir / "last.pt"`.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
     seed_everything(cfg.seed)
@@ -57,7 +62,11 @@ def fit(cfg: TrainConfig, run_dir: Path, resume: Path | None = None) -> Path:
     train_eval_set = CanvasDataset(limit(data.train, TRAIN_EVAL_SAMPLES), cfg.preprocess)
     val_set = CanvasDataset(data.val, cfg.preprocess)
     print(f"train {len(train_set)} (dropped {train_set.dropped} blank), val {len(val_set)}")
-    loader_kw = {"batch_size": cfg.batch_size, "num_workers": cfg.num_workers, "pin_memory": device.type == "cuda"}
+    loader_kw = {
+        "batch_size": cfg.batch_size,
+        "num_workers": cfg.num_workers,
+        "pin_memory": device.type == "cuda",
+    }
     generator = torch.Generator().manual_seed(cfg.seed)
     train_loader = DataLoader(train_set, shuffle=True, drop_last=True, generator=generator, **loader_kw)
     train_eval_loader = DataLoader(train_eval_set, **loader_kw)
@@ -66,7 +75,7 @@ def fit(cfg: TrainConfig, run_dir: Path, resume: Path | None = None) -> Path:
     heads = {head: len(labels) for head, labels in data.heads.items()}
     model_kwargs = {"heads": heads, **cfg.model_kwargs}
     model = create_model(cfg.model, **model_kwargs).to(device)
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    ema = ModelEma(model, cfg.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=cfg.lr, total_steps=cfg.epochs * len(train_loader), pct_start=0.15
@@ -81,6 +90,7 @@ def fit(cfg: TrainConfig, run_dir: Path, resume: Path | None = None) -> Path:
         state = load_checkpoint(resume)
         model.load_state_dict(state["model_state"])
         ema.module.load_state_dict(state["ema_state"])
+        ema.steps = state["ema_steps"]
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
@@ -93,7 +103,15 @@ def fit(cfg: TrainConfig, run_dir: Path, resume: Path | None = None) -> Path:
     for epoch in range(start_epoch, cfg.epochs + 1):
         epoch_start = time.time()
         train_stats = train_one_epoch(
-            model, train_loader, loss_fn, optimizer, scheduler, scaler, device, ema, f"epoch {epoch}/{cfg.epochs}"
+            model,
+            train_loader,
+            loss_fn,
+            optimizer,
+            scheduler,
+            scaler,
+            device,
+            ema,
+            f"epoch {epoch}/{cfg.epochs}",
         )
         scored = ema.module
         record = {"epoch": epoch, "train_loss": train_stats["loss"], "lr": train_stats["lr"]}
@@ -111,6 +129,7 @@ def fit(cfg: TrainConfig, run_dir: Path, resume: Path | None = None) -> Path:
             "model_kwargs": model_kwargs,
             "model_state": model.state_dict(),
             "ema_state": ema.module.state_dict(),
+            "ema_steps": ema.steps,
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(),
@@ -128,11 +147,16 @@ def fit(cfg: TrainConfig, run_dir: Path, resume: Path | None = None) -> Path:
             save_checkpoint(run_dir / "best.pt", **state)
         save_checkpoint(run_dir / "last.pt", **state)
         plot_curves(read_metrics(metrics_path), run_dir / "curves.png")
+        if epoch == stop_after and epoch < cfg.epochs:
+            print(f"stopped after epoch {epoch}; continue with --resume")
+            return None
 
     best = load_checkpoint(run_dir / "best.pt")
     logits, targets = predict(model_from_checkpoint(best).to(device), val_loader, device)
     plot_confusion(
         targets[first_head], logits[first_head].argmax(1), data.heads[first_head], run_dir / "confusion.png"
     )
-    (run_dir / "summary.json").write_text(json.dumps({"best_epoch": best["epoch"], **best["metrics"]}, indent=2))
+    (run_dir / "summary.json").write_text(
+        json.dumps({"best_epoch": best["epoch"], **best["metrics"]}, indent=2)
+    )
     return run_dir / "best.pt"

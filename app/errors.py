@@ -1,0 +1,79 @@
+"""Domain exceptions and the one table that maps them to HTTP.
+
+Pure (no web framework), so the pure modules can raise them; `app.main` installs the handlers
+that turn any `ServiceError` into `{"error": {"code": ..., "message": ...}}` with `status_code`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ServiceError(Exception):
+    """A failure the client caused or can act on; never a stack trace, never a 500."""
+
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnsupportedImage(ServiceError):
+    status_code = 415
+    code = "unsupported_image"
+
+
+class EmptyUpload(ServiceError):
+    status_code = 422
+    code = "empty_file"
+
+
+class ImageTooLarge(ServiceError):
+    status_code = 413
+    code = "image_too_large"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class NoInk(ServiceError):
+    """Raised in place of `app.preprocessing.NoInkError`: a blank or flat image."""
+
+    status_code = 422
+    code = "no_ink"
+
+
+class InvalidParameter(ServiceError):
+    status_code = 422
+    code = "invalid_parameter"
+
+
+class UnknownTask(ServiceError):
+    status_code = 404
+    code = "unknown_task"
+
+
+class ModelNotReady(ServiceError):
+    status_code = 503
+    code = "model_not_ready"
+
+
+# Codes for errors that Starlette/FastAPI raise themselves (routing, body parsing).
+HTTP_STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}

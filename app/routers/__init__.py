@@ -1,0 +1,44 @@
+"""Routers orchestrate; the work lives in the pure modules. Shared dependencies live here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from app.config import Settings
+from app.metrics import Metrics
+from app.registry import ModelRegistry
+from app.schemas import ErrorResponse
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    return request.app.state.registry
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+_ERROR_DESCRIPTIONS = {
+    404: "Unknown task.",
+    413: "Upload larger than the byte cap, or image larger than the pixel/side cap.",
+    415: "Not a supported image (PNG, JPEG, GIF, BMP, TIFF, WEBP), or corrupt/truncated.",
+    422: "Invalid parameter, empty file, or no ink found in the image.",
+    503: "No model loaded for this task (still loading, or it failed to load).",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer, all with the one error body."""
+    return {
+        status: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]} for status in statuses
+    }

@@ -1,0 +1,99 @@
+"""`POST /predict/{task}`: upload → decode → preprocess → ONNX → top-k, timed per stage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, File, Path, Query, UploadFile
+
+from app.config import Settings
+from app.errors import InvalidParameter, NoInk
+from app.manifest import Manifest
+from app.postprocessing import rank_heads
+from app.preprocessing import NoInkError, preprocess
+from app.routers import MetricsDep, RegistryDep, SettingsDep, error_responses
+from app.schemas import ModelRef, Prediction, PredictResponse, Timing
+from app.validation import SUPPORTED_FORMATS, decode_image, read_capped
+
+router = APIRouter(tags=["predict"])
+
+
+class Stopwatch:
+    """Seconds per named stage, plus `total` since construction."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        begin = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - begin
+
+    def finish(self) -> dict[str, float]:
+        return {**self.seconds, "total": time.perf_counter() - self.start}
+
+
+def resolve_k(k: int | None, settings: Settings, manifest: Manifest) -> int:
+    """The requested k, or the default; at most max_k and the first head's label count."""
+    limit = min(settings.max_k, len(manifest.heads[0].labels))
+    if k is None:
+        return min(settings.default_k, limit)
+    if not 1 <= k <= limit:
+        raise InvalidParameter(f"k must be between 1 and {limit} for task {manifest.task!r}, got {k}")
+    return k
+
+
+# A plain `def`: FastAPI runs it in the threadpool, so decoding and inference never block the loop.
+@router.post(
+    "/predict/{task}",
+    response_model=PredictResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(404, 413, 415, 422, 503),
+    summary="Classify one handwritten character",
+)
+def predict(
+    task: Annotated[str, Path(description="The model's task, e.g. `letter` (see `GET /models`).")],
+    file: Annotated[UploadFile, File(description=f"The image: {', '.join(SUPPORTED_FORMATS)}.")],
+    registry: RegistryDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    k: Annotated[
+        int | None,
+        Query(ge=1, description="How many labels to return (default from settings; at most max_k)."),
+    ] = None,
+) -> PredictResponse:
+    stopwatch = Stopwatch()
+    model = registry.get(task)
+    manifest = model.manifest
+    k = resolve_k(k, settings, manifest)
+    data = read_capped(file.file, settings.max_upload_bytes)
+
+    with stopwatch.stage("decode"):
+        image = decode_image(data, max_pixels=settings.max_pixels, max_side=settings.max_side)
+    with stopwatch.stage("preprocess"):
+        try:
+            # The model's own recorded parameters: exactly what it was trained on.
+            x = preprocess(image, manifest.preprocessing)
+        except NoInkError as exc:
+            raise NoInk(str(exc)) from exc
+    with stopwatch.stage("inference"):
+        logits = model.classifier.predict(x[None])
+    ranked = rank_heads(logits, manifest.heads, k)
+    seconds = stopwatch.finish()
+    metrics.observe_stages(task, seconds)
+
+    per_head = {
+        head: [Prediction(label=label, probability=p) for label, p in top] for head, top in ranked.items()
+    }
+    return PredictResponse(
+        task=task,
+        model=ModelRef(name=manifest.name, version=manifest.version),
+        predictions=per_head[manifest.heads[0].name],
+        heads=per_head if len(manifest.heads) > 1 else None,
+        timing_ms=Timing(**{stage: round(s * 1000, 3) for stage, s in seconds.items()}),
+    )

@@ -1,0 +1,85 @@
+"""Response bodies of the API (the OpenAPI docs are generated from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. `unsupported_image`.")
+    message: str = Field(description="Human-readable reason.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class Prediction(BaseModel):
+    label: str
+    probability: float = Field(ge=0.0, le=1.0)
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class Timing(BaseModel):
+    decode: float
+    preprocess: float
+    inference: float
+    total: float
+
+
+class PredictResponse(BaseModel):
+    task: str
+    model: ModelRef
+    predictions: list[Prediction] = Field(description="Top-k of the model's first head, best first.")
+    heads: dict[str, list[Prediction]] | None = Field(
+        default=None, description="Top-k of every head; only for models with more than one head."
+    )
+    timing_ms: Timing
+
+
+class LiveResponse(BaseModel):
+    status: Literal["alive"] = "alive"
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready"] = "ready"
+    tasks: list[str]
+    failed: dict[str, str] = Field(
+        default_factory=dict, description="Tasks whose model was found but could not be loaded, and why."
+    )
+
+
+class HeadInfo(BaseModel):
+    name: str
+    output: str
+    num_labels: int
+
+
+class InputInfo(BaseModel):
+    name: str
+    shape: list[int | None]
+    dtype: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    task: str
+    version: str
+    architecture: str
+    created: datetime
+    onnx_sha256: str
+    providers: list[str]
+    input: InputInfo
+    heads: list[HeadInfo]
+    metrics: dict[str, float]
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]

@@ -1,0 +1,121 @@
+"""Untrusted upload bytes → a uint8 image array, or a clear domain error.
+
+Pure (Pillow + numpy). The type is sniffed from magic bytes, never taken from the client, and
+Pillow is restricted to that one decoder. Size caps are checked on the header, before any pixel
+is decoded, so a small file that claims a huge image costs nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.errors import EmptyUpload, ImageTooLarge, PayloadTooLarge, UnsupportedImage
+
+SUPPORTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
+
+# What Pillow raises on malformed data; decoders are C and Python, so more than OSError.
+_DECODE_ERRORS = (
+    OSError,  # truncated data, decoder errors (UnidentifiedImageError is one)
+    SyntaxError,  # malformed PNG/GIF chunks
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    zlib.error,
+    ZeroDivisionError,
+)
+
+# Modes that map onto RGB(A) by Pillow's own conversion (colour spaces, palettes, bilevel…).
+_WITH_ALPHA = {"RGBA", "RGBa", "LA", "La", "PA"}
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The Pillow format name for the file's magic bytes, or None if it is not a supported image."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if data.startswith(b"BM"):
+        return "BMP"
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return "TIFF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def check_size(width: int, height: int, max_pixels: int, max_side: int) -> None:
+    if width <= 0 or height <= 0:
+        raise UnsupportedImage(f"image has invalid dimensions {width}x{height}")
+    if max(width, height) > max_side:
+        raise ImageTooLarge(f"image is {width}x{height}; each side must be at most {max_side} pixels")
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"image is {width}x{height} = {width * height} pixels; the limit is {max_pixels} pixels"
+        )
+
+
+def to_array(image: Image.Image) -> np.ndarray:
+    """A loaded Pillow image → uint8 HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA)."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit (and 32-bit int) grey: keep the top 8 bits of the 16-bit range.
+        wide = np.asarray(image).astype(np.int64)
+        return (np.clip(wide, 0, 65535) >> 8).astype(np.uint8)
+    if mode in ("L", "RGB", "RGBA"):
+        return np.asarray(image, dtype=np.uint8)
+    if mode in ("1", "F"):
+        return np.asarray(image.convert("L"), dtype=np.uint8)
+    has_alpha = mode in _WITH_ALPHA or (mode in ("P", "L") and "transparency" in image.info)
+    return np.asarray(image.convert("RGBA" if has_alpha else "RGB"), dtype=np.uint8)
+
+
+def decode_image(data: bytes, max_pixels: int, max_side: int) -> np.ndarray:
+    """Upload bytes → uint8 image array (first frame, EXIF orientation applied).
+
+    Raises EmptyUpload, UnsupportedImage (not an image, or corrupt/truncated) or ImageTooLarge.
+    """
+    if not data:
+        raise EmptyUpload("the uploaded file is empty")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise UnsupportedImage(f"not a supported image; send one of {', '.join(SUPPORTED_FORMATS)}")
+    try:
+        # Lazy: reads the header only. `formats` keeps Pillow to the decoder we sniffed.
+        image = Image.open(io.BytesIO(data), formats=[fmt])
+    except Image.DecompressionBombError as exc:
+        # Pillow's own guard (2 x MAX_IMAGE_PIXELS) fires inside open(), before our check.
+        raise ImageTooLarge(f"image is far too large; the limit is {max_pixels} pixels") from exc
+    except UnidentifiedImageError as exc:
+        raise UnsupportedImage(f"the file starts like a {fmt} image but its header is invalid") from exc
+    except _DECODE_ERRORS as exc:
+        raise UnsupportedImage(f"corrupt {fmt} image: {exc}") from exc
+    with image:
+        check_size(*image.size, max_pixels=max_pixels, max_side=max_side)
+        try:
+            # Animated / multi-page files: Pillow opens on frame 0, which is what we classify.
+            image.load()
+            oriented = ImageOps.exif_transpose(image)
+            return np.ascontiguousarray(to_array(oriented))
+        except _DECODE_ERRORS as exc:
+            raise UnsupportedImage(f"corrupt or truncated {fmt} image: {exc}") from exc
+
+
+def read_capped(stream: BinaryIO, max_bytes: int, chunk_size: int = 1 << 16) -> bytes:
+    """Read a file-like object in chunks, stopping as soon as it exceeds `max_bytes`."""
+    buffer = bytearray()
+    while chunk := stream.read(chunk_size):
+        buffer += chunk
+        if len(buffer) > max_bytes:
+            raise PayloadTooLarge(f"the upload exceeds the limit of {max_bytes} bytes")
+    return bytes(buffer)

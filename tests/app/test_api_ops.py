@@ -1,0 +1,79 @@
+"""Health, readiness, /models, /metrics and the OpenAPI docs."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+
+
+def test_liveness_always(model_dir):
+    # Without `with`, the lifespan has not run: alive, but not ready.
+    client = TestClient(create_app(Settings(model_dir=model_dir)))
+    assert client.get("/health/live").json() == {"status": "alive"}
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["error"] == {"code": "model_not_ready", "message": "models are still loading"}
+
+
+def test_ready_after_loading(client):
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "tasks": ["letter"], "failed": {}}
+
+
+def test_not_ready_with_an_empty_model_dir(make_client, tmp_path):
+    client = make_client(tmp_path)
+    assert client.get("/health/live").status_code == 200
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "model_not_ready"
+
+
+def test_not_ready_when_the_only_model_fails(make_client, tmp_path, model_writer):
+    model_writer(tmp_path, sha256="f" * 64)
+    message = make_client(tmp_path).get("/health/ready").json()["error"]["message"]
+    assert "letter" in message and "sha256 mismatch" in message
+
+
+def test_models_lists_the_manifest_facts(make_client, multi_head_model_dir):
+    models = make_client(multi_head_model_dir).get("/models").json()["models"]
+    assert [m["task"] for m in models] == ["grapheme", "letter"]
+    grapheme, letter = models
+    assert letter["name"] == "tiny-letters" and letter["version"] == "0.0.1"
+    assert letter["input"] == {"name": "image", "shape": [None, 1, 28, 28], "dtype": "float32"}
+    assert letter["heads"] == [{"name": "letter", "output": "letter_logits", "num_labels": 26}]
+    assert letter["metrics"] == {"val_accuracy": 0.5}
+    assert [h["num_labels"] for h in grapheme["heads"]] == [11, 5, 3]
+
+
+def test_metrics_count_requests_and_stages(client, letter_png):
+    client.post("/predict/letter", files={"file": ("a.png", letter_png)})
+    client.post("/predict/letter", files={"file": ("a.png", b"nope")})
+    client.post("/predict/made-up-task", files={"file": ("a.png", letter_png)})
+    text = client.get("/metrics").text
+    assert 'hwr_requests_total{status="200",task="letter"} 1.0' in text
+    assert 'hwr_requests_total{status="415",task="letter"} 1.0' in text
+    # Unknown tasks share one label value, so clients cannot blow up the series count.
+    assert 'hwr_requests_total{status="404",task="unknown"} 1.0' in text
+    assert "made-up-task" not in text
+    for stage in ("decode", "preprocess", "inference", "total"):
+        assert f'hwr_stage_seconds_count{{stage="{stage}",task="letter"}} 1.0' in text
+
+
+def test_each_app_has_its_own_metrics(make_client, model_dir, letter_png):
+    first, second = make_client(model_dir), make_client(model_dir)
+    first.post("/predict/letter", files={"file": ("a.png", letter_png)})
+    assert "hwr_requests_total{" not in second.get("/metrics").text
+
+
+def test_docs_and_openapi(client):
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    responses = spec["paths"]["/predict/{task}"]["post"]["responses"]
+    assert {"200", "404", "413", "415", "422", "503"} <= set(responses)
+    error_ref = "#/components/schemas/ErrorResponse"
+    assert responses["415"]["content"]["application/json"]["schema"]["$ref"] == error_ref
+    assert responses["422"]["content"]["application/json"]["schema"]["$ref"] == error_ref
+    assert responses["200"]["content"]["application/json"]["schema"]["$ref"].endswith("PredictResponse")
