@@ -57,7 +57,8 @@ class DataSource(_Strict):
 
 
 class TrainingInfo(_Strict):
-    command: str
+    command: str  # the training command, as typed
+    export_command: str = ""  # when the export ran separately from training
     config: dict[str, Any]
     git_commit: str = ""
     torch_version: str = ""

@@ -142,3 +142,28 @@ def test_every_parameter_is_recorded():
     from app.manifest import Manifest
 
     assert Manifest.model_fields["preprocessing"].annotation is PreprocessConfig
+
+
+def test_exif_rotated_jpeg_is_read_upright():
+    import io
+
+    from PIL import Image
+
+    from app.validation import decode_image
+
+    upright = draw_letter("L", size=(240, 180))
+
+    def jpeg(array: np.ndarray, orientation: int | None) -> bytes:
+        buffer, exif = io.BytesIO(), Image.Exif()
+        if orientation:
+            exif[0x0112] = orientation
+        Image.fromarray(array).save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
+        return buffer.getvalue()
+
+    # Stored sideways (as a phone held in portrait writes it); EXIF orientation 6 = rotate 90° clockwise.
+    sideways = jpeg(np.rot90(upright).copy(), orientation=6)
+    decoded = decode_image(sideways, max_pixels=10**7, max_side=10**4)
+    reference = decode_image(jpeg(upright, orientation=None), max_pixels=10**7, max_side=10**4)
+    assert decoded.shape == upright.shape
+    assert similarity(preprocess(decoded, CFG), preprocess(reference, CFG)) > 0.98
+    assert similarity(preprocess(decoded, CFG), preprocess(np.rot90(upright).copy(), CFG)) < 0.9

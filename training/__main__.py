@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_config(args.config, args.overrides)
         run_dir = args.run_dir or REPO_ROOT / "runs" / cfg.name
         resume = run_dir / "last.pt" if args.resume else None
-        best = fit(cfg, run_dir, resume, args.stop_after)
+        best = fit(cfg, run_dir, resume, args.stop_after, command)
         if best is not None and args.export:
             manifest = export_checkpoint(best, args.export, command)
             print(f"exported {args.export}: {manifest.metrics}")

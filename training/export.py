@@ -114,7 +114,8 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Man
         metrics=metrics,
         data=[DataSource(**source) for source in checkpoint["provenance"]],
         training=TrainingInfo(
-            command=command,
+            command=checkpoint.get("command") or command,
+            export_command=command if checkpoint.get("command") not in (None, "", command) else "",
             config=checkpoint["config"],
             git_commit=git_commit(),
             torch_version=torch.__version__,

@@ -44,7 +44,9 @@ def load_data(cfg: TrainConfig) -> TaskData:
     )
 
 
-def fit(cfg: TrainConfig, run_dir: Path, resume: Path | None = None, stop_after: int = 0) -> Path | None:
+def fit(
+    cfg: TrainConfig, run_dir: Path, resume: Path | None = None, stop_after: int = 0, command: str = ""
+) -> Path | None:
     """Train; return the best checkpoint's path, or None when stopped early at `stop_after` epochs.
 
     A run stopped early (or killed) continues with `resume=run_dir / "last.pt"`.
@@ -141,6 +143,7 @@ def fit(cfg: TrainConfig, run_dir: Path, resume: Path | None = None, stop_after:
             "provenance": data.provenance,
             "train_seconds": time.time() - started,
             "device": str(device),
+            "command": command,
         }
         if score > best_score:
             best_score = score

@@ -73,7 +73,7 @@ def test_writer_split_is_disjoint_and_deterministic():
     train, val = writer_split(writers, 0.2, seed=3)
     assert set(writers[train]).isdisjoint(writers[val])
     assert len(train) + len(val) == len(writers) and len(set(writers[val])) == 8
-    again_train, again_val = writer_split(writers, 0.2, seed=3)
+    _, again_val = writer_split(writers, 0.2, seed=3)
     np.testing.assert_array_equal(val, again_val)
     _, other_val = writer_split(writers, 0.2, seed=4)
     assert set(writers[other_val]) != set(writers[val])

@@ -83,3 +83,11 @@ def test_train_serve_parity(fake_data_dir, trained):
     Image.fromarray(split.images[0]).save(buffer, format="PNG")
     serving_tensor = preprocess(decode_image(buffer.getvalue(), max_pixels=10**7, max_side=10**4), cfg)
     np.testing.assert_array_equal(training_tensor.numpy(), serving_tensor)
+
+
+def test_separate_export_keeps_the_training_command(trained, tmp_path):
+    run_dir, _ = trained
+    main(["export", str(run_dir / "best.pt"), str(tmp_path / "again")])
+    info = Manifest.load(tmp_path / "again").training
+    assert info.command.startswith("python -m training train")
+    assert info.export_command.startswith("python -m training export")

@@ -1,0 +1,48 @@
+# Every target does its own set-up: a fresh machine needs only python3 (≥ 3.11) and make.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 0.0.0.0
+PORT   ?= 8000
+DATA   ?= ../shared/data
+
+.DEFAULT_GOAL := help
+.PHONY: help serve test lint format train-letters clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamp files: reinstall only when pyproject.toml changes.
+$(VENV)/.serve: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[cpu]'
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[cpu,train,dev]'
+	touch $@ $(VENV)/.serve
+
+serve: $(VENV)/.serve ## install the service and run it on the committed models (http://localhost:8000/docs)
+	HWR_HOST=$(HOST) HWR_PORT=$(PORT) $(BIN)/python -m app
+
+test: $(VENV)/.dev ## install everything and run lint + the test suite
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev ## ruff lint + format check, mypy on app/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy app
+
+format: $(VENV)/.dev ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+train-letters: $(VENV)/.dev ## retrain the letters model and export it to models/letters
+	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training train --config training/configs/letters.yaml --export models/letters
+
+clean: ## remove the virtualenv, caches and training runs
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache *.egg-info
