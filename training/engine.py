@@ -96,11 +96,16 @@ def macro_recall(logits: np.ndarray, target: np.ndarray) -> float:
 
 
 def classification_metrics(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, float]:
+    """Top-1, top-5 and macro recall per head, over the samples that know the head (target ≥ 0)."""
     metrics: dict[str, float] = {}
     for head, value in logits.items():
-        metrics[f"{head}_top1"] = topk_accuracy(value, targets[head], 1)
-        metrics[f"{head}_top5"] = topk_accuracy(value, targets[head], 5)
-        metrics[f"{head}_macro_recall"] = macro_recall(value, targets[head])
+        known = targets[head] >= 0
+        if not known.any():
+            continue
+        value, target = value[known], targets[head][known]
+        metrics[f"{head}_top1"] = topk_accuracy(value, target, 1)
+        metrics[f"{head}_top5"] = topk_accuracy(value, target, 5)
+        metrics[f"{head}_macro_recall"] = macro_recall(value, target)
     return metrics
 
 
