@@ -7,7 +7,7 @@ PORT   ?= 8000
 DATA   ?= ../shared/data
 
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint format train-letters clean
+.PHONY: help serve test lint format train-letters train-digits clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ format: $(VENV)/.dev ## apply ruff's fixes and formatting
 
 train-letters: $(VENV)/.dev ## retrain the letters model and export it to models/letters
 	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training train --config training/configs/letters.yaml --export models/letters
+
+train-digits: $(VENV)/.dev ## retrain the digits model and export it to models/digits
+	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training train --config training/configs/digits.yaml --export models/digits
 
 clean: ## remove the virtualenv, caches and training runs
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -76,6 +76,15 @@ def onnx_logits(session: ort.InferenceSession, x: np.ndarray, heads: list[str], 
     return {h: np.concatenate([c[j] for c in chunks]) for j, h in enumerate(heads)}
 
 
+def check_parity(model: nn.Module, x: np.ndarray, ort_logits: dict[str, np.ndarray]) -> None:
+    with torch.no_grad():
+        torch_out = model(torch.from_numpy(x))
+    for head, value in ort_logits.items():
+        diff = float(np.abs(torch_out[head].numpy() - value).max())
+        if diff > PARITY_ATOL:
+            raise RuntimeError(f"torch ↔ ONNX Runtime mismatch on head {head}: max |Δ| = {diff:.2e}")
+
+
 def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Manifest:
     checkpoint = load_checkpoint(checkpoint_path)
     cfg = config_from_dict(checkpoint["config"])
@@ -86,20 +95,20 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Man
     onnx_path = out_dir / "model.onnx"
     export_onnx(model, heads, size, onnx_path)
 
-    # Measure the exported artefact itself on the validation split, and check it against torch.
-    val = CanvasDataset(load_data(cfg).val, cfg.preprocess)
-    x = normalise(val.canvases, cfg.preprocess)
+    # Measure the exported artefact itself on the validation and test splits; check it against torch.
+    data = load_data(cfg)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    ort_logits = onnx_logits(session, x, heads)
-    with torch.no_grad():
-        torch_out = model(torch.from_numpy(x[:512]))
-    for h in heads:
-        diff = float(np.abs(torch_out[h].numpy() - ort_logits[h][:512]).max())
-        if diff > PARITY_ATOL:
-            raise RuntimeError(f"torch ↔ ONNX Runtime mismatch on head {h}: max |Δ| = {diff:.2e}")
-    targets = {h: t.numpy() for h, t in val.targets.items()}
-    metrics = {f"val_{k}": round(v, 5) for k, v in classification_metrics(ort_logits, targets).items()}
-    metrics["val_samples"] = len(val)
+    metrics: dict[str, float] = {}
+    for split_name, split in {"val": data.val, **data.tests}.items():
+        dataset = CanvasDataset(split, cfg.preprocess)
+        x = normalise(dataset.canvases, cfg.preprocess)
+        ort_logits = onnx_logits(session, x, heads)
+        if split_name == "val":
+            check_parity(model, x[:512], {h: v[:512] for h, v in ort_logits.items()})
+        targets = {h: t.numpy() for h, t in dataset.targets.items()}
+        found = classification_metrics(ort_logits, targets)
+        metrics |= {f"{split_name}_{k}": round(v, 5) for k, v in found.items()}
+        metrics[f"{split_name}_samples"] = len(dataset)
 
     manifest = Manifest(
         name=cfg.name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +40,7 @@ def limit(split: Split, n: int) -> Split:
 
 def load_data(cfg: TrainConfig) -> TaskData:
     data = load_task(cfg.task, cfg.data_path, cfg.val_fraction, cfg.seed)
-    return TaskData(
-        data.heads, limit(data.train, cfg.limit_train), limit(data.val, cfg.limit_val), data.provenance
-    )
+    return replace(data, train=limit(data.train, cfg.limit_train), val=limit(data.val, cfg.limit_val))
 
 
 def fit(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import struct
 from pathlib import Path
 
 import cv2
@@ -35,7 +37,7 @@ def write_fake_femnist(root: Path, writers: int = 8, seed: int = 0) -> Path:
             labels.append(label)
             writer_ids.append(f"f{w:04d}")
     path = root / "femnist" / "femnist.npz"
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         path,
         images=np.stack(images),
@@ -46,6 +48,27 @@ def write_fake_femnist(root: Path, writers: int = 8, seed: int = 0) -> Path:
     return root
 
 
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """The official MNIST IDX format (uint8), gzip-compressed."""
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+    return path
+
+
+def write_fake_mnist(root: Path, per_digit: int = 6, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    (root / "mnist").mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", per_digit), ("t10k", per_digit // 2)):
+        labels = np.repeat(np.arange(10), n)
+        images = np.stack([glyph(str(d), FONTS[i % len(FONTS)], rng) for i, d in enumerate(labels)])
+        write_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return root
+
+
 @pytest.fixture(scope="session")
 def fake_data_dir(tmp_path_factory) -> Path:
-    return write_fake_femnist(tmp_path_factory.mktemp("data"))
+    """femnist/femnist.npz and mnist/*-ubyte.gz in their official formats, drawn in code."""
+    root = tmp_path_factory.mktemp("data")
+    write_fake_femnist(root)
+    return write_fake_mnist(root)

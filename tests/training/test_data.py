@@ -91,6 +91,15 @@ def test_letter_task_from_femnist(fake_data_dir):
     assert [p["split"] for p in data.provenance] == ["train", "validation"]
 
 
+def test_digit_task_holds_out_the_mnist_test_set(fake_data_dir):
+    data = load_task("digit", fake_data_dir, val_fraction=0.25, seed=0)
+    assert data.heads == {"digit": tuple("0123456789")}
+    assert set(data.tests) == {"mnist_test"} and len(data.tests["mnist_test"]) == 30
+    assert len(data.train) == 60 + 6 * 10  # MNIST train + the FEMNIST digits of 6 of the 8 writers
+    assert set(np.unique(data.val.targets["digit"])) == set(range(10))
+    assert [p["split"] for p in data.provenance] == ["train", "train", "validation", "test (mnist_test)"]
+
+
 def test_dataset_runs_the_service_preprocessing(fake_data_dir):
     data = load_task("letter", fake_data_dir, val_fraction=0.25, seed=0)
     cfg = PreprocessConfig()

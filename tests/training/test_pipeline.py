@@ -91,3 +91,14 @@ def test_separate_export_keeps_the_training_command(trained, tmp_path):
     info = Manifest.load(tmp_path / "again").training
     assert info.command.startswith("python -m training train")
     assert info.export_command.startswith("python -m training export")
+
+
+def test_export_measures_held_out_test_sets(fake_data_dir, tmp_path):
+    model_dir = tmp_path / "digits"
+    args = ["train", "--run-dir", str(tmp_path / "run"), "--export", str(model_dir)]
+    main(
+        [*args, "--set", f"data_dir={fake_data_dir}", "--set", "task=digit", *SMOKE[2:], "--set", "epochs=1"]
+    )
+    metrics = Manifest.load(model_dir).metrics
+    assert metrics["mnist_test_samples"] == 30 and 0.0 <= metrics["mnist_test_digit_top1"] <= 1.0
+    assert "val_digit_top1" in metrics

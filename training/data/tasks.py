@@ -22,8 +22,10 @@ class Split:
 class TaskData:
     heads: dict[str, tuple[str, ...]]  # head name → labels; the first head is the task's answer
     train: Split
-    val: Split
+    val: Split  # chooses the best epoch
     provenance: list[dict] = field(default_factory=list)
+    # Held-out test sets, never used for choosing: measured and recorded at export only.
+    tests: dict[str, Split] = field(default_factory=dict)
 
 
 _TASKS: dict[str, Callable[..., TaskData]] = {}
