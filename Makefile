@@ -7,7 +7,7 @@ PORT   ?= 8000
 DATA   ?= ../shared/data
 
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint format train-letters train-digits clean
+.PHONY: help serve system-deps test lint format train-letters train-digits train-graphemes clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -27,7 +27,10 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 serve: $(VENV)/.serve ## install the service and run it on the committed models (http://localhost:8000/docs)
 	HWR_HOST=$(HOST) HWR_PORT=$(PORT) $(BIN)/python -m app
 
-test: $(VENV)/.dev ## install everything and run lint + the test suite
+system-deps: ## Debian packages for the Bengali renderer (needs root + apt-get; else prints a notice)
+	./scripts/install-system-deps.sh
+
+test: $(VENV)/.dev system-deps ## install everything and run lint + the test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -46,6 +49,9 @@ train-letters: $(VENV)/.dev ## retrain the letters model and export it to models
 
 train-digits: $(VENV)/.dev ## retrain the digits model and export it to models/digits
 	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training train --config training/configs/digits.yaml --export models/digits
+
+train-graphemes: $(VENV)/.dev system-deps ## retrain the Bengali grapheme model and export it to models/graphemes
+	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training train --config training/configs/graphemes.yaml --export models/graphemes
 
 clean: ## remove the virtualenv, caches and training runs
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache *.egg-info

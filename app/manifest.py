@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app import graphemes
 from app.preprocessing import PreprocessConfig
 
 MANIFEST_FILE = "manifest.json"
@@ -77,6 +78,9 @@ class Manifest(_Strict):
     input: InputSpec
     preprocessing: PreprocessConfig
     heads: list[Head] = Field(min_length=1)
+    # How the heads become the answer. None: the first head's top-k. "bengali_grapheme": whole
+    # graphemes composed from the root, vowel-sign and consonant-sign heads (app/graphemes.py).
+    composition: Literal["bengali_grapheme"] | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     data: list[DataSource] = Field(default_factory=list)
     training: TrainingInfo
@@ -86,6 +90,15 @@ class Manifest(_Strict):
         size = self.preprocessing.canvas_size
         if tuple(self.input.shape[1:]) != (1, size, size):
             raise ValueError(f"input shape {self.input.shape} does not match canvas {size}×{size}")
+        return self
+
+    @model_validator(mode="after")
+    def _composition_has_its_heads(self) -> Manifest:
+        names = {head.name for head in self.heads}
+        if self.composition == "bengali_grapheme" and not set(graphemes.HEADS) <= names:
+            raise ValueError(
+                f"composition {self.composition!r} needs heads {graphemes.HEADS}: {sorted(names)}"
+            )
         return self
 
     @classmethod

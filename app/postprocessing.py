@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from app.graphemes import top_graphemes
 from app.manifest import Head
+
+# A manifest's `composition` → how the heads' probabilities become whole answers, best first.
+Composer = Callable[[Mapping[str, np.ndarray], Mapping[str, Sequence[str]], int], list[tuple[str, float]]]
+COMPOSERS: dict[str, Composer] = {"bengali_grapheme": top_graphemes}
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -17,8 +22,8 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return exp / np.sum(exp, axis=axis, keepdims=True)
 
 
-def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[str, float]]:
-    """The k most probable (label, probability) pairs of one sample, best first.
+def top_k_indexed(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[int, str, float]]:
+    """The k most probable (class index, label, probability) of one sample, best first.
 
     Ties keep label order (stable sort), so the answer is deterministic.
     """
@@ -28,7 +33,12 @@ def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[tupl
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     order = np.argsort(-probs, kind="stable")[:k]
-    return [(labels[i], float(probs[i])) for i in order]
+    return [(int(i), labels[i], float(probs[i])) for i in order]
+
+
+def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[str, float]]:
+    """The k most probable (label, probability) pairs of one sample, best first."""
+    return [(label, p) for _, label, p in top_k_indexed(probabilities, labels, k)]
 
 
 def rank_heads(
@@ -39,3 +49,17 @@ def rank_heads(
         head.name: top_k(softmax(logits[head.name][index]), head.labels, min(k, len(head.labels)))
         for head in heads
     }
+
+
+def head_probabilities(
+    logits: Mapping[str, np.ndarray], heads: Sequence[Head], index: int = 0
+) -> dict[str, np.ndarray]:
+    """Softmax of sample `index` for every head, in head order."""
+    return {head.name: softmax(logits[head.name][index]) for head in heads}
+
+
+def compose_top_k(
+    composition: str, probabilities: Mapping[str, np.ndarray], heads: Sequence[Head], k: int
+) -> list[tuple[str, float]]:
+    """The k best whole answers that `composition` builds from the heads (e.g. Bengali graphemes)."""
+    return COMPOSERS[composition](probabilities, {head.name: head.labels for head in heads}, k)

@@ -29,10 +29,16 @@ class PreprocessConfig:
     max_side: int = 1024
     # Lighting is flattened by subtracting a median-filtered background, computed at this size
     # with a window of `background_window` × the shorter side (edge-preserving: a table around
-    # the paper is background too, not ink).
+    # the paper is background too, not ink). That decides the polarity (the minority cluster).
     background_side: int = 256
     background_window: float = 0.5
     min_background_window: int = 63
+    # Then, polarity known, the ink's background is a morphological closing (dark ink) or opening
+    # (light ink) with a square of `paper_window` × the longer side: unlike a median it stays
+    # paper under a bold marker that fills most of a tight crop (only strokes narrower than the
+    # square are ink).
+    paper_window: float = 0.4
+    min_paper_window: int = 15
     kmeans_max_iter: int = 100
     # Ink must differ from paper by at least this many grey levels, or the image counts as blank.
     min_contrast: float = 30.0
@@ -104,6 +110,20 @@ def flatten_background(gray: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     return gray.astype(np.int16) - background.astype(np.int16)
 
 
+def ink_contrast(gray: np.ndarray, ink_is_dark: bool, cfg: PreprocessConfig) -> np.ndarray:
+    """Int16 contrast of each pixel against the paper around it: ≈ 0 on paper, > 0 on ink."""
+    h, w = gray.shape
+    small = downscale(gray, cfg.background_side)
+    side = max(round(cfg.paper_window * max(small.shape)), cfg.min_paper_window)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+    op = cv2.MORPH_CLOSE if ink_is_dark else cv2.MORPH_OPEN
+    paper = cv2.morphologyEx(small, op, kernel, borderType=cv2.BORDER_REPLICATE)
+    if paper.shape != gray.shape:
+        paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
+    contrast = paper.astype(np.int16) - gray.astype(np.int16)
+    return contrast if ink_is_dark else -contrast
+
+
 def kmeans_2(values: np.ndarray, offset: int, max_iter: int) -> tuple[float, float, float, float]:
     """Lloyd's K-means with K = 2 on integer intensities, run on their histogram.
 
@@ -137,15 +157,20 @@ def kmeans_2(values: np.ndarray, offset: int, max_iter: int) -> tuple[float, flo
 def ink_strength(gray: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     """Float32 map in [0, 1]: 1 = ink, 0 = paper, whatever the polarity and lighting.
 
-    K-means (K = 2) on the flattened intensities; the minority cluster is the ink. Pixels are
-    scaled linearly between the two centres, so anti-aliased edges keep their softness.
+    K-means (K = 2) on the flattened intensities; the minority cluster is the ink and gives the
+    polarity. K-means again on the contrast against the paper (`ink_contrast`) separates ink from
+    paper; pixels are scaled linearly between the two centres, so anti-aliased edges stay soft.
     """
     diff = flatten_background(gray, cfg)
     lo, hi, n_lo, n_hi = kmeans_2(diff, offset=255, max_iter=cfg.kmeans_max_iter)
     if hi - lo < cfg.min_contrast:
         raise NoInkError("no ink found: the image has no marks that stand out from the background")
-    ink, paper = (lo, hi) if n_lo <= n_hi else (hi, lo)
-    strength = (diff.astype(np.float32) - paper) / (ink - paper)
+    ink_is_dark = n_lo <= n_hi  # the minority cluster is the ink
+    contrast = ink_contrast(gray, ink_is_dark, cfg)
+    paper, ink, _, _ = kmeans_2(contrast, offset=255, max_iter=cfg.kmeans_max_iter)
+    if ink - paper < cfg.min_contrast:
+        raise NoInkError("no ink found: the image has no marks that stand out from the background")
+    strength = (contrast.astype(np.float32) - paper) / (ink - paper)
     return np.clip(strength, 0.0, 1.0)
 
 

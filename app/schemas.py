@@ -22,6 +22,12 @@ class Prediction(BaseModel):
     probability: float = Field(ge=0.0, le=1.0)
 
 
+class ComponentPrediction(BaseModel):
+    index: int = Field(ge=0, description="The class id within its head (the manifest's label order).")
+    label: str
+    probability: float = Field(ge=0.0, le=1.0)
+
+
 class ModelRef(BaseModel):
     name: str
     version: str
@@ -37,9 +43,17 @@ class Timing(BaseModel):
 class PredictResponse(BaseModel):
     task: str
     model: ModelRef
-    predictions: list[Prediction] = Field(description="Top-k of the model's first head, best first.")
+    predictions: list[Prediction] = Field(
+        description="Top-k answers, best first: the first head's labels, or whole answers composed "
+        "from all heads when the model's manifest names a `composition` (e.g. Bengali graphemes, "
+        "each with the product of its components' probabilities)."
+    )
     heads: dict[str, list[Prediction]] | None = Field(
-        default=None, description="Top-k of every head; only for models with more than one head."
+        default=None,
+        description="Top-k of every head; only for models with more than one head and no composition.",
+    )
+    components: dict[str, list[ComponentPrediction]] | None = Field(
+        default=None, description="Top-k of every head with class ids; only for composing models."
     )
     timing_ms: Timing
 

@@ -37,6 +37,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     ema_decay: float = 0.999
     head_weights: dict[str, float] = field(default_factory=dict)
+    photo_variants: int = 0  # photo-like re-renderings per training image (training.photo_like)
     num_workers: int = 0
     threads: int = 0  # torch CPU threads; 0 = torch default
     limit_train: int = 0  # >0: use only this many training samples (smoke runs)

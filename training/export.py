@@ -120,6 +120,7 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Man
         input=InputSpec(name=INPUT_NAME, shape=(None, 1, size, size)),
         preprocessing=cfg.preprocess,
         heads=[Head(name=h, output=output_name(h), labels=checkpoint["heads"][h]) for h in heads],
+        composition=data.composition,
         metrics=metrics,
         data=[DataSource(**source) for source in checkpoint["provenance"]],
         training=TrainingInfo(

@@ -59,7 +59,8 @@ def fit(
     print(f"device: {device}  run: {run_dir}")
 
     data = load_data(cfg)
-    train_set = CanvasDataset(data.train, cfg.preprocess, CanvasAugment(cfg.augment, seed=cfg.seed))
+    augment = CanvasAugment(cfg.augment, seed=cfg.seed)
+    train_set = CanvasDataset(data.train, cfg.preprocess, augment, cfg.photo_variants, cfg.seed)
     train_eval_set = CanvasDataset(limit(data.train, TRAIN_EVAL_SAMPLES), cfg.preprocess)
     val_set = CanvasDataset(data.val, cfg.preprocess)
     print(f"train {len(train_set)} (dropped {train_set.dropped} blank), val {len(val_set)}")

@@ -7,15 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, File, Path, Query, UploadFile
 
 from app.config import Settings
 from app.errors import InvalidParameter, NoInk
-from app.manifest import Manifest
-from app.postprocessing import rank_heads
+from app.manifest import Head, Manifest
+from app.postprocessing import compose_top_k, head_probabilities, rank_heads, top_k_indexed
 from app.preprocessing import NoInkError, preprocess
 from app.routers import MetricsDep, RegistryDep, SettingsDep, error_responses
-from app.schemas import ModelRef, Prediction, PredictResponse, Timing
+from app.schemas import ComponentPrediction, ModelRef, Prediction, PredictResponse, Timing
 from app.validation import SUPPORTED_FORMATS, decode_image, read_capped
 
 router = APIRouter(tags=["predict"])
@@ -83,17 +84,48 @@ def predict(
             raise NoInk(str(exc)) from exc
     with stopwatch.stage("inference"):
         logits = model.classifier.predict(x[None])
-    ranked = rank_heads(logits, manifest.heads, k)
+    # The manifest alone decides how the heads become the answer.
+    if manifest.composition is None:
+        predictions, heads = ranked(logits, manifest.heads, k)
+        components = None
+    else:
+        predictions, components = composed(logits, manifest.heads, manifest.composition, k)
+        heads = None
     seconds = stopwatch.finish()
     metrics.observe_stages(task, seconds)
 
-    per_head = {
-        head: [Prediction(label=label, probability=p) for label, p in top] for head, top in ranked.items()
-    }
     return PredictResponse(
         task=task,
         model=ModelRef(name=manifest.name, version=manifest.version),
-        predictions=per_head[manifest.heads[0].name],
-        heads=per_head if len(manifest.heads) > 1 else None,
+        predictions=predictions,
+        heads=heads,
+        components=components,
         timing_ms=Timing(**{stage: round(s * 1000, 3) for stage, s in seconds.items()}),
     )
+
+
+def ranked(
+    logits: dict[str, np.ndarray], heads: list[Head], k: int
+) -> tuple[list[Prediction], dict[str, list[Prediction]] | None]:
+    """The first head's top-k, and every head's top-k when there are several heads."""
+    per_head = {
+        head: [Prediction(label=label, probability=p) for label, p in top]
+        for head, top in rank_heads(logits, heads, k).items()
+    }
+    return per_head[heads[0].name], per_head if len(heads) > 1 else None
+
+
+def composed(
+    logits: dict[str, np.ndarray], heads: list[Head], composition: str, k: int
+) -> tuple[list[Prediction], dict[str, list[ComponentPrediction]]]:
+    """Whole answers composed from all heads (the manifest's `composition`), and each head's top-k."""
+    probabilities = head_probabilities(logits, heads)
+    answers = compose_top_k(composition, probabilities, heads, k)
+    components = {
+        head.name: [
+            ComponentPrediction(index=i, label=label, probability=p)
+            for i, label, p in top_k_indexed(probabilities[head.name], head.labels, min(k, len(head.labels)))
+        ]
+        for head in heads
+    }
+    return [Prediction(label=label, probability=p) for label, p in answers], components

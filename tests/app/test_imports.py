@@ -18,6 +18,7 @@ PURE = [
     "app.validation",
     "app.inference",
     "app.errors",
+    "app.graphemes",
 ]
 
 

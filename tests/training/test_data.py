@@ -107,3 +107,14 @@ def test_dataset_runs_the_service_preprocessing(fake_data_dir):
     x, targets = dataset[3]
     np.testing.assert_array_equal(x.numpy(), preprocess(data.val.images[3], cfg))
     assert int(targets["letter"]) == int(data.val.targets["letter"][3])
+
+
+def test_photo_variants_are_extra_views_of_the_same_samples(fake_data_dir):
+    data = load_task("letter", fake_data_dir, val_fraction=0.25, seed=0)
+    cfg = PreprocessConfig()
+    dataset = CanvasDataset(data.val, cfg, photo_variants=2, seed=0)
+    assert len(dataset) == len(data.val) and len(dataset.views) == 3
+    assert all(view.shape == dataset.canvases.shape for view in dataset.views)
+    assert not np.allclose(dataset.views[1], dataset.canvases)  # crisp re-renders differ from the scans
+    again = CanvasDataset(data.val, cfg, photo_variants=2, seed=0)
+    np.testing.assert_array_equal(again.views[2], dataset.views[2])  # reproducible from the seed

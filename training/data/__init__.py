@@ -1,3 +1,3 @@
 """Label sets, data-set loaders and the tasks. Importing this package registers every task."""
 
-from training.data import digits, letters  # noqa: F401  (register the "digit" and "letter" tasks)
+from training.data import digits, graphemes, letters  # noqa: F401  (each registers its task)
