@@ -43,14 +43,23 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("checkpoint", type=Path)
     export.add_argument("model_dir", type=Path)
 
+    evaluate = sub.add_parser("evaluate", help="score an exported model on its held-out data (ONNX Runtime)")
+    evaluate.add_argument("model_dir", type=Path)
+    evaluate.add_argument("--photos", action="store_true", help="also on validation images re-shot as photos")
+    evaluate.add_argument("--data-dir", type=Path, help="default: HWR_DATA_DIR or ../shared/data")
+
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     command = _command(argv)
     # Imported here so `--help` answers without loading torch.
+    from training.evaluate import evaluate_model
     from training.export import export_checkpoint
     from training.train import fit
 
-    if args.command == "train":
+    if args.command == "evaluate":
+        for key, value in evaluate_model(args.model_dir, args.data_dir, args.photos).items():
+            print(f"{key:32s} {value:.4f}")
+    elif args.command == "train":
         cfg = load_config(args.config, args.overrides)
         run_dir = args.run_dir or REPO_ROOT / "runs" / cfg.name
         resume = run_dir / "last.pt" if args.resume else None

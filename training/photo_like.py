@@ -14,10 +14,15 @@ import numpy as np
 from app.preprocessing import PreprocessConfig, crop_to_ink, ink_strength, remove_specks, to_gray
 
 
+def ink_crop(image: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """The glyph's ink strength in [0, 1], cropped to the ink, whatever the image's polarity."""
+    return crop_to_ink(remove_specks(ink_strength(to_gray(image), cfg), cfg))
+
+
 def photo_like(image: np.ndarray, rng: np.random.Generator, cfg: PreprocessConfig) -> np.ndarray:
     """uint8 grey image: the glyph's ink, enlarged to 160–320 px, sharp-edged, with a random pen
     width, dark ink on light paper with sensor noise."""
-    strength = crop_to_ink(remove_specks(ink_strength(to_gray(image), cfg), cfg))
+    strength = ink_crop(image, cfg)
     side = int(rng.integers(160, 321))
     scale = side / max(strength.shape)
     size = (max(1, round(strength.shape[1] * scale)), max(1, round(strength.shape[0] * scale)))
@@ -35,4 +40,25 @@ def photo_like(image: np.ndarray, rng: np.random.Generator, cfg: PreprocessConfi
     photo[margin : margin + ink.shape[0], margin : margin + ink.shape[1]][ink] = pen
     photo = cv2.GaussianBlur(photo, (0, 0), rng.uniform(0.3, 1.5))  # focus and pen softness
     photo += rng.normal(0, rng.uniform(0, 6), photo.shape)
+    return np.clip(photo, 0, 255).astype(np.uint8)
+
+
+def simulated_photo(image: np.ndarray | None, rng: np.random.Generator, cfg: PreprocessConfig) -> np.ndarray:
+    """A 640×480 BGR "phone photo" for evaluation, unlike the training re-renderings: the scan's
+    soft ink enlarged to 240 px as blue ballpoint on warm paper, a lighting gradient, sensor noise
+    (JPEG-compress it too). No image: blank paper."""
+    h, w = 480, 640
+    ink = np.zeros((h, w), np.float32)
+    if image is not None:
+        strength = ink_crop(image, cfg)
+        scale = 240 / max(strength.shape)
+        size = (max(1, round(strength.shape[1] * scale)), max(1, round(strength.shape[0] * scale)))
+        big = np.clip(cv2.resize(strength, size, interpolation=cv2.INTER_CUBIC), 0, 1)
+        y, x = int(rng.integers(40, h - size[1] - 39)), int(rng.integers(60, w - size[0] - 59))
+        ink[y : y + size[1], x : x + size[0]] = big
+    light = np.outer(np.linspace(1.0, 0.8, h), np.linspace(0.65, 1.0, w)).astype(np.float32)
+    paper = np.array([214, 226, 232], np.float32)  # BGR, warm white
+    pen = np.array([70, 40, 30], np.float32)  # BGR, dark blue ballpoint
+    photo = (paper * (1 - ink[..., None]) + pen * ink[..., None]) * light[..., None]
+    photo += rng.normal(0, 4, photo.shape)
     return np.clip(photo, 0, 255).astype(np.uint8)

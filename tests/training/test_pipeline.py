@@ -102,3 +102,12 @@ def test_export_measures_held_out_test_sets(fake_data_dir, tmp_path):
     metrics = Manifest.load(model_dir).metrics
     assert metrics["mnist_test_samples"] == 30 and 0.0 <= metrics["mnist_test_digit_top1"] <= 1.0
     assert "val_digit_top1" in metrics
+
+
+def test_evaluate_scores_the_exported_model_on_scans_and_photos(trained, fake_data_dir, capsys):
+    _, model_dir = trained
+    main(["evaluate", str(model_dir), "--photos", "--data-dir", str(fake_data_dir)])
+    printed = dict(line.split() for line in capsys.readouterr().out.strip().splitlines())
+    expected = Manifest.load(model_dir).metrics["val_letter_top1"]
+    assert float(printed["val_letter_top1"]) == pytest.approx(expected, abs=1e-4)
+    assert 0.0 <= float(printed["val_photo_letter_top1"]) <= 1.0

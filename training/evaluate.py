@@ -1,0 +1,71 @@
+"""Score an exported model (ONNX Runtime, the served artefact) on its task's held-out data.
+
+`--photos` adds the validation images re-shot as simulated 640×480 phone photos (JPEG, lighting
+gradient, tinted paper: `training.photo_like.simulated_photo`), decoded and preprocessed the way the
+service does it — a check that what works on scans also works on photos.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from app.manifest import Manifest
+from app.preprocessing import NoInkError, normalise, render_canvas
+from training.config import config_from_dict
+from training.data.datasets import CanvasDataset
+from training.data.tasks import Split
+from training.engine import classification_metrics
+from training.photo_like import simulated_photo
+from training.train import load_data
+
+JPEG_QUALITY = 85
+
+
+def score(session: ort.InferenceSession, manifest: Manifest, canvases: np.ndarray, targets: dict) -> dict:
+    x = normalise(canvases, manifest.preprocessing)
+    outputs = [head.output for head in manifest.heads]
+    logits = [session.run(outputs, {manifest.input.name: x[i : i + 512]}) for i in range(0, len(x), 512)]
+    by_head = {h.name: np.concatenate([chunk[j] for chunk in logits]) for j, h in enumerate(manifest.heads)}
+    return classification_metrics(by_head, targets)
+
+
+def photo_canvases(split: Split, manifest: Manifest, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Canvases of the split's images re-shot as JPEG photos; indices of those with ink found."""
+    rng = np.random.default_rng(seed)
+    cfg = manifest.preprocessing
+    canvases, kept = [], []
+    for i, image in enumerate(split.images):
+        _, jpeg = cv2.imencode(
+            ".jpg", simulated_photo(image, rng, cfg), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+        )
+        photo = cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        try:
+            canvases.append(render_canvas(photo, cfg))
+        except NoInkError:
+            continue
+        kept.append(i)
+    return np.stack(canvases), np.asarray(kept)
+
+
+def evaluate_model(model_dir: Path, data_dir: Path | None, photos: bool, seed: int = 1) -> dict[str, float]:
+    manifest = Manifest.load(model_dir)
+    cfg = config_from_dict(manifest.training.config)
+    if data_dir is not None:
+        cfg.data_dir = str(data_dir)
+    data = load_data(cfg)
+    session = ort.InferenceSession(str(model_dir / manifest.onnx.file), providers=["CPUExecutionProvider"])
+    results: dict[str, float] = {}
+    for name, split in {"val": data.val, **data.tests}.items():
+        dataset = CanvasDataset(split, manifest.preprocessing)
+        targets = {h: t.numpy() for h, t in dataset.targets.items()}
+        results |= {f"{name}_{k}": v for k, v in score(session, manifest, dataset.canvases, targets).items()}
+    if photos:
+        canvases, kept = photo_canvases(data.val, manifest, seed)
+        targets = {h: t[kept] for h, t in data.val.targets.items()}
+        results |= {f"val_photo_{k}": v for k, v in score(session, manifest, canvases, targets).items()}
+        results["val_photo_no_ink"] = float(len(data.val) - len(kept))
+    return results
