@@ -66,7 +66,6 @@ class CanvasDataset(Dataset):
             render_photo_variants([split.images[i] for i in kept], cfg, seed + v)
             for v in range(photo_variants)
         ]
-        self.rng = np.random.default_rng(seed)
 
     @property
     def canvases(self) -> np.ndarray:
@@ -77,7 +76,8 @@ class CanvasDataset(Dataset):
         return len(self.views[0])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        view = int(self.rng.integers(len(self.views))) if len(self.views) > 1 else 0
+        # torch's generator: seeded by torch.manual_seed and differently in each DataLoader worker.
+        view = int(torch.randint(len(self.views), ())) if len(self.views) > 1 else 0
         canvas = self.views[view][index]
         if self.transform is not None:
             canvas = self.transform(canvas)
