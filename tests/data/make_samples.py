@@ -17,6 +17,7 @@ import numpy as np
 
 from app.preprocessing import PreprocessConfig
 from training.config import default_data_dir
+from training.data.digits import load_mnist
 from training.data.tasks import load_task
 from training.photo_like import simulated_photo
 
@@ -37,6 +38,18 @@ def main() -> None:
         cv2.imwrite(str(OUT / f"{letter}_scan.png"), glyph)
         cv2.imwrite(str(OUT / f"{letter}_photo.jpg"), simulated_photo(glyph, rng, cfg), JPEG)
     cv2.imwrite(str(OUT / "blank_photo.jpg"), simulated_photo(None, rng, cfg), JPEG)
+    write_digits(np.random.default_rng(10), cfg)
+
+
+def write_digits(rng: np.random.Generator, cfg: PreprocessConfig) -> None:
+    """The first image of each digit in the official MNIST test set (never trained on), as stored
+    and as a simulated photo."""
+    images, labels = load_mnist(default_data_dir(), "test")
+    (OUT / "digits").mkdir(exist_ok=True)
+    for digit in range(10):
+        image = images[np.flatnonzero(labels == digit)[0]]
+        cv2.imwrite(str(OUT / "digits" / f"{digit}_scan.png"), image)
+        cv2.imwrite(str(OUT / "digits" / f"{digit}_photo.jpg"), simulated_photo(image, rng, cfg), JPEG)
 
 
 if __name__ == "__main__":
