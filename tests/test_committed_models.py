@@ -60,3 +60,25 @@ def test_blank_photo_is_422(client):
     response = client.post("/predict/letter", files={"file": ("blank.jpg", blank, "image/jpeg")})
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "no_ink"
+
+
+DIGITS_DIR = DEFAULT_MODEL_DIR / "digits"
+DIGIT_SAMPLES = sorted(
+    [*(DATA / "digits").glob("[0-9]_scan.png"), *(DATA / "digits").glob("[0-9]_photo.jpg")]
+)
+
+
+def test_digits_manifest_matches_its_file_and_targets():
+    manifest = Manifest.load(DIGITS_DIR)
+    assert manifest.task == "digit" and manifest.heads[0].labels == list("0123456789")
+    assert sha256_of(DIGITS_DIR / manifest.onnx.file) == manifest.onnx.sha256
+    assert manifest.metrics["mnist_test_digit_top1"] >= 0.996  # the official MNIST test set
+    assert manifest.metrics["val_digit_top1"] >= 0.993  # writer-disjoint FEMNIST digits
+
+
+@pytest.mark.parametrize("path", DIGIT_SAMPLES, ids=lambda p: p.name)
+def test_real_handwritten_digits(client, path):
+    media = "image/png" if path.suffix == ".png" else "image/jpeg"
+    response = client.post("/predict/digit", files={"file": (path.name, path.read_bytes(), media)})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["label"] == path.name[0]
