@@ -19,6 +19,7 @@ from training.config import config_from_dict
 from training.data.datasets import CanvasDataset
 from training.data.tasks import Split
 from training.engine import classification_metrics
+from training.export import onnx_logits
 from training.photo_like import simulated_photo
 from training.train import load_data
 
@@ -27,10 +28,8 @@ JPEG_QUALITY = 85
 
 def score(session: ort.InferenceSession, manifest: Manifest, canvases: np.ndarray, targets: dict) -> dict:
     x = normalise(canvases, manifest.preprocessing)
-    outputs = [head.output for head in manifest.heads]
-    logits = [session.run(outputs, {manifest.input.name: x[i : i + 512]}) for i in range(0, len(x), 512)]
-    by_head = {h.name: np.concatenate([chunk[j] for chunk in logits]) for j, h in enumerate(manifest.heads)}
-    return classification_metrics(by_head, targets)
+    outputs = {head.name: head.output for head in manifest.heads}
+    return classification_metrics(onnx_logits(session, x, manifest.input.name, outputs), targets)
 
 
 def photo_canvases(split: Split, manifest: Manifest, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -68,12 +68,14 @@ def export_onnx(model: nn.Module, heads: list[str], size: int, path: Path) -> No
     )
 
 
-def onnx_logits(session: ort.InferenceSession, x: np.ndarray, heads: list[str], batch: int = 512) -> dict:
+def onnx_logits(
+    session: ort.InferenceSession, x: np.ndarray, input_name: str, outputs: dict[str, str], batch: int = 512
+) -> dict[str, np.ndarray]:
+    """Logits per head (`outputs`: head → ONNX output name) over `x`, run in batches."""
     chunks = [
-        session.run([output_name(h) for h in heads], {INPUT_NAME: x[i : i + batch]})
-        for i in range(0, len(x), batch)
+        session.run(list(outputs.values()), {input_name: x[i : i + batch]}) for i in range(0, len(x), batch)
     ]
-    return {h: np.concatenate([c[j] for c in chunks]) for j, h in enumerate(heads)}
+    return {head: np.concatenate([c[j] for c in chunks]) for j, head in enumerate(outputs)}
 
 
 def check_parity(model: nn.Module, x: np.ndarray, ort_logits: dict[str, np.ndarray]) -> None:
@@ -102,7 +104,7 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Man
     for split_name, split in {"val": data.val, **data.tests}.items():
         dataset = CanvasDataset(split, cfg.preprocess)
         x = normalise(dataset.canvases, cfg.preprocess)
-        ort_logits = onnx_logits(session, x, heads)
+        ort_logits = onnx_logits(session, x, INPUT_NAME, {h: output_name(h) for h in heads})
         if split_name == "val":
             check_parity(model, x[:512], {h: v[:512] for h, v in ort_logits.items()})
         targets = {h: t.numpy() for h, t in dataset.targets.items()}
