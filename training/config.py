@@ -25,6 +25,7 @@ def default_data_dir() -> Path:
 class TrainConfig:
     name: str = "letters"
     task: str = "letter"
+    task_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the task's data builder
     model: str = "char_resnet"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     data_dir: str = ""  # empty: default_data_dir()
@@ -37,6 +38,9 @@ class TrainConfig:
     label_smoothing: float = 0.1
     ema_decay: float = 0.999
     head_weights: dict[str, float] = field(default_factory=dict)
+    # Validation metric that picks the best epoch; empty: the first head's top-1. "score" is the
+    # head-weighted mean of macro recalls (the Bengali.AI score with head weights 2/1/1).
+    select_metric: str = ""
     photo_variants: int = 0  # photo-like re-renderings per training image (training.photo_like)
     num_workers: int = 0
     threads: int = 0  # torch CPU threads; 0 = torch default

@@ -109,5 +109,20 @@ def classification_metrics(logits: dict[str, np.ndarray], targets: dict[str, np.
     return metrics
 
 
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
-    return classification_metrics(*predict(model, loader, device))
+def weighted_score(metrics: dict[str, float], weights: dict[str, float]) -> float:
+    """Head-weighted mean of the heads' macro recalls (weight 1 where none is given).
+
+    With weights root 2, vowel 1, consonant 1 this is the Bengali.AI score (2·root + vowel + consonant) / 4.
+    """
+    suffix = "_macro_recall"
+    recalls = {k.removesuffix(suffix): v for k, v in metrics.items() if k.endswith(suffix)}
+    total = sum(weights.get(head, 1.0) for head in recalls)
+    return sum(weights.get(head, 1.0) * v for head, v in recalls.items()) / total if total else 0.0
+
+
+def evaluate(
+    model: nn.Module, loader: DataLoader, device: torch.device, weights: dict[str, float] | None = None
+) -> dict[str, float]:
+    """classification_metrics plus "score" (weighted_score with the head weights)."""
+    metrics = classification_metrics(*predict(model, loader, device))
+    return metrics | {"score": weighted_score(metrics, weights or {})}

@@ -21,7 +21,7 @@ from training.ema import ModelEma
 from training.engine import evaluate, pick_device, predict, train_one_epoch
 from training.losses import multi_head_loss
 from training.models import create_model
-from training.reporting import append_metrics, plot_confusion, plot_curves, read_metrics
+from training.reporting import append_metrics, plot_curves, read_metrics, write_head_report
 
 TRAIN_EVAL_SAMPLES = 5000  # train-split metrics are measured on a fixed, un-augmented subset
 
@@ -39,7 +39,7 @@ def limit(split: Split, n: int) -> Split:
 
 
 def load_data(cfg: TrainConfig) -> TaskData:
-    data = load_task(cfg.task, cfg.data_path, cfg.val_fraction, cfg.seed)
+    data = load_task(cfg.task, cfg.data_path, cfg.val_fraction, cfg.seed, **cfg.task_kwargs)
     return replace(data, train=limit(data.train, cfg.limit_train), val=limit(data.val, cfg.limit_val))
 
 
@@ -100,6 +100,7 @@ def fit(
         print(f"resumed from {resume} at epoch {start_epoch}")
 
     first_head = next(iter(heads))
+    select_metric = cfg.select_metric or f"{first_head}_top1"
     metrics_path = run_dir / "metrics.jsonl"
     started = time.time()
     for epoch in range(start_epoch, cfg.epochs + 1):
@@ -117,14 +118,16 @@ def fit(
         )
         scored = ema.module
         record = {"epoch": epoch, "train_loss": train_stats["loss"], "lr": train_stats["lr"]}
-        record |= {f"train_{k}": v for k, v in evaluate(scored, train_eval_loader, device).items()}
-        record |= {f"val_{k}": v for k, v in evaluate(scored, val_loader, device).items()}
+        weights = cfg.head_weights
+        record |= {f"train_{k}": v for k, v in evaluate(scored, train_eval_loader, device, weights).items()}
+        record |= {f"val_{k}": v for k, v in evaluate(scored, val_loader, device, weights).items()}
         record["seconds"] = round(time.time() - epoch_start, 1)
         append_metrics(metrics_path, record)
-        score = record[f"val_{first_head}_top1"]
+        score = record[f"val_{select_metric}"]
         print(
-            f"epoch {epoch}: loss {record['train_loss']:.4f}  val top1 {score:.4f}  "
-            f"top5 {record[f'val_{first_head}_top5']:.4f}  ({record['seconds']}s)"
+            f"epoch {epoch}: loss {record['train_loss']:.4f}  val {first_head} top1 "
+            f"{record[f'val_{first_head}_top1']:.4f} top5 {record[f'val_{first_head}_top5']:.4f}  "
+            f"score {record['val_score']:.4f}  ({record['seconds']}s)"
         )
         state = {
             "model_name": cfg.model,
@@ -156,10 +159,9 @@ def fit(
 
     best = load_checkpoint(run_dir / "best.pt")
     logits, targets = predict(model_from_checkpoint(best).to(device), val_loader, device)
-    plot_confusion(
-        targets[first_head], logits[first_head].argmax(1), data.heads[first_head], run_dir / "confusion.png"
-    )
+    for head, labels in data.heads.items():
+        write_head_report(targets[head], logits[head].argmax(1), labels, run_dir, head)
     (run_dir / "summary.json").write_text(
-        json.dumps({"best_epoch": best["epoch"], **best["metrics"]}, indent=2)
+        json.dumps({"best_epoch": best["epoch"], "selected_by": f"val_{select_metric}", **best["metrics"]}, indent=2)
     )
     return run_dir / "best.pt"

@@ -41,13 +41,13 @@ def task(data_dir, cache_dir):
     return build_grapheme_task(data_dir, seed=0, variants=2, cache_dir=cache_dir, workers=1)
 
 
-def test_test_splits_know_only_the_root(data_dir):
+def test_test_split_scores_basic_characters_as_root_without_signs(data_dir):
     (name, split), *others = grapheme_test_splits(data_dir).items()
     assert name == "cmaterdb_test" and not others
     assert len(split) == CMATERDB_ROOT_CLASSES * SAMPLES_PER_CLASS["test"]
     assert (split.targets["grapheme_root"] >= 0).all()
-    assert (split.targets["vowel_diacritic"] == IGNORE).all()
-    assert (split.targets["consonant_diacritic"] == IGNORE).all()
+    assert (split.targets["vowel_diacritic"] == VOWELS.index("0")).all()
+    assert (split.targets["consonant_diacritic"] == CONSONANTS.index("0")).all()
 
 
 @requires_bengali_rendering
@@ -114,3 +114,14 @@ def test_registered_as_a_task(data_dir, cache_dir, monkeypatch):
     monkeypatch.setenv("HWR_CACHE_DIR", str(cache_dir))
     task = load_task("grapheme", data_dir, val_fraction=0.15, seed=0)
     assert list(task.heads) == ["grapheme_root", "vowel_diacritic", "consonant_diacritic"]
+
+
+@requires_bengali_rendering
+def test_task_options_repeat_the_real_samples(task, data_dir, cache_dir, monkeypatch):
+    """TrainConfig.task_kwargs reach the builder: real_repeats=3 triples the CMATERdb part."""
+    monkeypatch.setenv("HWR_CACHE_DIR", str(cache_dir))
+    repeated = load_task("grapheme", data_dir, val_fraction=0.15, seed=0, variants=2, real_repeats=3)
+    real = CMATERDB_ROOT_CLASSES * SAMPLES_PER_CLASS["train"]
+    assert len(repeated.train) == len(task.train) + 2 * real
+    assert (repeated.train.targets["vowel_diacritic"] == IGNORE).sum() == 3 * real
+    np.testing.assert_array_equal(repeated.val.images, task.val.images)

@@ -28,18 +28,18 @@ def trained(fake_data_dir, tmp_path_factory):
     run_dir, model_dir = root / "run", root / "model"
     args = ["train", "--run-dir", str(run_dir), "--set", f"data_dir={fake_data_dir}", *SMOKE]
     main([*args, "--stop-after", "2"])
-    assert not (run_dir / "confusion.png").exists() and not model_dir.exists()
+    assert not (run_dir / "confusion_letter.png").exists() and not model_dir.exists()
     main([*args, "--resume", "--export", str(model_dir)])
     return run_dir, model_dir
 
 
 def test_run_writes_its_artefacts(trained):
     run_dir, _ = trained
-    for name in ("config.yaml", "metrics.jsonl", "best.pt", "last.pt", "curves.png", "confusion.png"):
+    for name in ("config.yaml", "metrics.jsonl", "best.pt", "last.pt", "curves.png", "confusion_letter.png", "per_class_letter.csv"):
         assert (run_dir / name).stat().st_size > 0, name
     history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in history] == [1, 2, 3]  # epoch 3 came from the resumed sitting
-    for key in ("train_letter_top1", "train_letter_top5", "val_letter_top1", "val_letter_top5"):
+    for key in ("train_letter_top1", "train_letter_top5", "val_letter_top1", "val_letter_top5", "val_score"):
         assert 0.0 <= history[-1][key] <= 1.0
     assert load_config(run_dir / "config.yaml").epochs == 3
 

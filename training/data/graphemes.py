@@ -59,6 +59,7 @@ from training.losses import IGNORE
 COMPOSITION = "bengali_grapheme"  # tells the service to compose whole graphemes (app/graphemes.py)
 DEFAULT_VARIANTS = 4  # 1,295 graphemes × 9 fonts × 4 ≈ 47k renders: about a minute on 2 cores
 VAL_VARIANTS = 1
+NO_SIGN = "0"  # the class map's label for "no vowel sign" / "no consonant sign"
 RENDER_SIZE = 48
 PARALLEL_FROM = 5000  # fewer renders than this: one process (starting workers costs seconds)
 CACHE_VERSION = 2  # bump whenever the renderer's pixels change for the same parameters
@@ -201,11 +202,24 @@ def shuffled(split: Split, seed: int) -> Split:
     return Split(split.images[order], {h: t[order] for h, t in split.targets.items()})
 
 
+def basic_character_split(images: np.ndarray, roots: np.ndarray, class_map: ClassMap) -> Split:
+    """Basic characters as graphemes: their root, no vowel sign, no consonant sign (the truth, for scoring)."""
+    none_vowel = np.full(len(roots), class_map.vowels.index(NO_SIGN), dtype=np.int64)
+    none_consonant = np.full(len(roots), class_map.consonants.index(NO_SIGN), dtype=np.int64)
+    return Split(
+        images, {ROOT_HEAD: roots.astype(np.int64), VOWEL_HEAD: none_vowel, CONSONANT_HEAD: none_consonant}
+    )
+
+
 def grapheme_test_splits(data_dir: Path, class_map: ClassMap | None = None) -> dict[str, Split]:
-    """Held-out real handwriting: CMATERdb basic test, root only (vowel and consonant IGNORE)."""
+    """Held-out real handwriting: CMATERdb basic test, scored as graphemes without signs.
+
+    Unlike training (where "no sign" would teach a shortcut, see `root_only_split`), a basic
+    character truly has no vowel or consonant sign, so the sign heads are scored on "none" here.
+    """
     class_map = class_map or load_class_map(data_dir / BENGALI_DIR / CLASS_MAP)
     test = load_cmaterdb_basic(data_dir, "test", class_map)
-    return {"cmaterdb_test": root_only_split(test.images, test.roots)}
+    return {"cmaterdb_test": basic_character_split(test.images, test.roots, class_map)}
 
 
 def build_grapheme_task(
@@ -217,10 +231,12 @@ def build_grapheme_task(
     cache_dir: Path | None = None,
     workers: int | None = None,
     use_cache: bool = True,
+    real_repeats: int = 1,
 ) -> TaskData:
     """The task's data; `variants` renders per grapheme and training font (`val_variants` per held-out
-    font). Renders are cached in `cache_dir` (default: default_cache_dir()) unless `use_cache` is off;
-    `workers` rendering processes (default: one per CPU)."""
+    font); the real CMATERdb training samples `real_repeats` times (more weight for real handwriting,
+    each copy augmented differently). Renders are cached in `cache_dir` (default: default_cache_dir())
+    unless `use_cache` is off; `workers` rendering processes (default: one per CPU)."""
     cache_dir = (cache_dir or default_cache_dir()) if use_cache else None
     bengali = data_dir / BENGALI_DIR
     class_map = load_class_map(bengali / CLASS_MAP)
@@ -236,7 +252,8 @@ def build_grapheme_task(
     synthetic = rendered_with(TRAIN_FONTS, variants)
     val = rendered_with(VALIDATION_FONTS, val_variants)
     cmater = load_cmaterdb_basic(data_dir, "train", class_map)
-    real = root_only_split(pad_to(cmater.images, RENDER_SIZE), cmater.roots)
+    padded = pad_to(cmater.images, RENDER_SIZE)
+    real = root_only_split(np.tile(padded, (real_repeats, 1, 1)), np.tile(cmater.roots, real_repeats))
     train = shuffled(concat(synthetic, real), seed)
     tests = grapheme_test_splits(data_dir, class_map)
 
@@ -265,7 +282,8 @@ def build_grapheme_task(
             "split": "train",
             "samples": len(real),
             "license": CMATERDB_LICENSE,
-            "notes": f"root only: vowel and consonant targets IGNORE; {dropped}; padded to {RENDER_SIZE}px",
+            "notes": f"root only: vowel and consonant targets IGNORE; {dropped}; padded to {RENDER_SIZE}px; "
+            f"each sample {real_repeats}× per epoch",
         },
         {
             "name": "Synthetic Bengali graphemes (held-out fonts)",
@@ -282,7 +300,7 @@ def build_grapheme_task(
             "split": "test (cmaterdb_test)",
             "samples": len(tests["cmaterdb_test"]),
             "license": CMATERDB_LICENSE,
-            "notes": f"held out, measured only at export; root only; {dropped}",
+            "notes": f"held out, measured only at export; scored as root + no signs; {dropped}",
         },
     ]
     return TaskData(
@@ -296,6 +314,8 @@ def build_grapheme_task(
 
 
 @register_task("grapheme")
-def graphemes(data_dir: Path, val_fraction: float, seed: int) -> TaskData:
+def graphemes(
+    data_dir: Path, val_fraction: float, seed: int, variants: int = DEFAULT_VARIANTS, real_repeats: int = 1
+) -> TaskData:
     """Bengali graphemes: root (168), vowel sign (11), consonant sign (7); fonts split train/validation."""
-    return build_grapheme_task(data_dir, seed)
+    return build_grapheme_task(data_dir, seed, variants=variants, real_repeats=real_repeats)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,8 @@ def register_task(name: str) -> Callable[[Callable[..., TaskData]], Callable[...
     return decorate
 
 
-def load_task(name: str, data_dir: Path, val_fraction: float, seed: int) -> TaskData:
+def load_task(name: str, data_dir: Path, val_fraction: float, seed: int, **task_kwargs: Any) -> TaskData:
+    """The task's data; `task_kwargs` are the builder's own options (TrainConfig.task_kwargs)."""
     if name not in _TASKS:
         raise KeyError(f"unknown task {name!r}; known: {sorted(_TASKS)}")
-    return _TASKS[name](data_dir=data_dir, val_fraction=val_fraction, seed=seed)
+    return _TASKS[name](data_dir=data_dir, val_fraction=val_fraction, seed=seed, **task_kwargs)
