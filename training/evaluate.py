@@ -1,6 +1,6 @@
 """Score an exported model (ONNX Runtime, the served artefact) on its task's held-out data.
 
-`--photos` adds the validation images re-shot as simulated 640×480 phone photos (JPEG, lighting
+`--photos` adds the validation and test images re-shot as simulated 640×480 phone photos (JPEG, lighting
 gradient, tinted paper: `training.photo_like.simulated_photo`), decoded and preprocessed the way the
 service does it — a check that what works on scans also works on photos.
 """
@@ -18,7 +18,7 @@ from app.preprocessing import NoInkError, normalise, render_canvas
 from training.config import config_from_dict
 from training.data.datasets import CanvasDataset
 from training.data.tasks import Split
-from training.engine import classification_metrics
+from training.engine import classification_metrics, weighted_score
 from training.export import onnx_logits
 from training.photo_like import simulated_photo
 from training.train import load_data
@@ -26,10 +26,15 @@ from training.train import load_data
 JPEG_QUALITY = 85
 
 
-def score(session: ort.InferenceSession, manifest: Manifest, canvases: np.ndarray, targets: dict) -> dict:
+def score(
+    session: ort.InferenceSession, manifest: Manifest, canvases: np.ndarray, targets: dict
+) -> dict[str, float]:
+    """classification_metrics plus "score", weighted by the run's head weights."""
     x = normalise(canvases, manifest.preprocessing)
     outputs = {head.name: head.output for head in manifest.heads}
-    return classification_metrics(onnx_logits(session, x, manifest.input.name, outputs), targets)
+    metrics = classification_metrics(onnx_logits(session, x, manifest.input.name, outputs), targets)
+    weights = manifest.training.config.get("head_weights") or {}
+    return metrics | {"score": weighted_score(metrics, weights)}
 
 
 def photo_canvases(split: Split, manifest: Manifest, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,9 +67,10 @@ def evaluate_model(model_dir: Path, data_dir: Path | None, photos: bool, seed: i
         dataset = CanvasDataset(split, manifest.preprocessing)
         targets = {h: t.numpy() for h, t in dataset.targets.items()}
         results |= {f"{name}_{k}": v for k, v in score(session, manifest, dataset.canvases, targets).items()}
-    if photos:
-        canvases, kept = photo_canvases(data.val, manifest, seed)
-        targets = {h: t[kept] for h, t in data.val.targets.items()}
-        results |= {f"val_photo_{k}": v for k, v in score(session, manifest, canvases, targets).items()}
-        results["val_photo_no_ink"] = float(len(data.val) - len(kept))
+        if photos:
+            canvases, kept = photo_canvases(split, manifest, seed)
+            targets = {h: t[kept] for h, t in split.targets.items()}
+            found = score(session, manifest, canvases, targets)
+            results |= {f"{name}_photo_{k}": v for k, v in found.items()}
+            results[f"{name}_photo_no_ink"] = float(len(split) - len(kept))
     return results

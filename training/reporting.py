@@ -95,7 +95,9 @@ def write_head_report(
     """confusion_<head>.png and per_class_<head>.csv (the labels in full, whatever the script)."""
     known = target >= 0
     target, predicted = target[known], predicted[known]
-    plot_confusion(target, predicted, labels, run_dir / f"confusion_{head}.png", f"{head}: validation confusion")
+    plot_confusion(
+        target, predicted, labels, run_dir / f"confusion_{head}.png", f"{head}: validation confusion"
+    )
     rows = per_class_rows(target, predicted, labels)
     with (run_dir / f"per_class_{head}.csv").open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["id", "label", "support", "recall", "most_confused_with"])

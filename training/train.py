@@ -102,6 +102,8 @@ def fit(
     first_head = next(iter(heads))
     select_metric = cfg.select_metric or f"{first_head}_top1"
     metrics_path = run_dir / "metrics.jsonl"
+    if resume is None:
+        metrics_path.unlink(missing_ok=True)  # a fresh run in an old run directory starts a fresh log
     started = time.time()
     for epoch in range(start_epoch, cfg.epochs + 1):
         epoch_start = time.time()
@@ -162,6 +164,8 @@ def fit(
     for head, labels in data.heads.items():
         write_head_report(targets[head], logits[head].argmax(1), labels, run_dir, head)
     (run_dir / "summary.json").write_text(
-        json.dumps({"best_epoch": best["epoch"], "selected_by": f"val_{select_metric}", **best["metrics"]}, indent=2)
+        json.dumps(
+            {"best_epoch": best["epoch"], "selected_by": f"val_{select_metric}", **best["metrics"]}, indent=2
+        )
     )
     return run_dir / "best.pt"

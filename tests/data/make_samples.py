@@ -17,6 +17,8 @@ import numpy as np
 
 from app.preprocessing import PreprocessConfig
 from training.config import default_data_dir
+from training.data.bengali import load_class_map, load_cmaterdb_basic, load_graphemes
+from training.data.bengali_render import VALIDATION_FONTS, covers, find_fonts, render
 from training.data.digits import load_mnist
 from training.data.tasks import load_task
 from training.photo_like import simulated_photo
@@ -39,6 +41,7 @@ def main() -> None:
         cv2.imwrite(str(OUT / f"{letter}_photo.jpg"), simulated_photo(glyph, rng, cfg), JPEG)
     cv2.imwrite(str(OUT / "blank_photo.jpg"), simulated_photo(None, rng, cfg), JPEG)
     write_digits(np.random.default_rng(10), cfg)
+    write_bengali(np.random.default_rng(20))
 
 
 def write_digits(rng: np.random.Generator, cfg: PreprocessConfig) -> None:
@@ -50,6 +53,36 @@ def write_digits(rng: np.random.Generator, cfg: PreprocessConfig) -> None:
         image = images[np.flatnonzero(labels == digit)[0]]
         cv2.imwrite(str(OUT / "digits" / f"{digit}_scan.png"), image)
         cv2.imwrite(str(OUT / "digits" / f"{digit}_photo.jpg"), simulated_photo(image, rng, cfg), JPEG)
+
+
+BENGALI_RENDERS = 16  # graphemes with signs, drawn at random from graphemes.tsv
+
+
+def write_bengali(rng: np.random.Generator) -> None:
+    """bengali/samples.tsv and its images: the first CMATERdb *test* image of each class (real
+    handwriting, never trained on) and graphemes with signs rendered in the held-out fonts."""
+    bengali = default_data_dir() / "bengali"
+    class_map = load_class_map(bengali / "class_map.csv")
+    out = OUT / "bengali"
+    out.mkdir(exist_ok=True)
+    rows = ["file\tgrapheme\troot\tvowel\tconsonant\tsource"]
+    test = load_cmaterdb_basic(default_data_dir(), "test", class_map)
+    for root in sorted(set(test.roots.tolist())):
+        name = f"cmaterdb_root{root:03d}.png"
+        cv2.imwrite(str(out / name), test.images[np.flatnonzero(test.roots == root)[0]])
+        rows.append(f"{name}\t{class_map.roots[root]}\t{root}\t0\t0\tCMATERdb 3.1.2 basic test")
+    graphemes = load_graphemes(bengali / "graphemes.tsv", class_map).graphemes
+    with_signs = [g for g in graphemes if g.vowel or g.consonant]
+    fonts = find_fonts(VALIDATION_FONTS)
+    for i, index in enumerate(rng.choice(len(with_signs), BENGALI_RENDERS, replace=False)):
+        g = with_signs[index]
+        font = VALIDATION_FONTS[i % len(VALIDATION_FONTS)]
+        if not covers(fonts[font], g.text):
+            continue
+        name = f"render_{i:02d}.png"
+        cv2.imwrite(str(out / name), render(g.text, fonts[font], rng, size=96))
+        rows.append(f"{name}\t{g.text}\t{g.root}\t{g.vowel}\t{g.consonant}\trendered in held-out font {font}")
+    (out / "samples.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

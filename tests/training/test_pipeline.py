@@ -35,7 +35,15 @@ def trained(fake_data_dir, tmp_path_factory):
 
 def test_run_writes_its_artefacts(trained):
     run_dir, _ = trained
-    for name in ("config.yaml", "metrics.jsonl", "best.pt", "last.pt", "curves.png", "confusion_letter.png", "per_class_letter.csv"):
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "best.pt",
+        "last.pt",
+        "curves.png",
+        "confusion_letter.png",
+        "per_class_letter.csv",
+    ):
         assert (run_dir / name).stat().st_size > 0, name
     history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in history] == [1, 2, 3]  # epoch 3 came from the resumed sitting

@@ -203,7 +203,7 @@ def shuffled(split: Split, seed: int) -> Split:
 
 
 def basic_character_split(images: np.ndarray, roots: np.ndarray, class_map: ClassMap) -> Split:
-    """Basic characters as graphemes: their root, no vowel sign, no consonant sign (the truth, for scoring)."""
+    """Basic characters as graphemes: their root, no vowel sign, no consonant sign (true, for scoring)."""
     none_vowel = np.full(len(roots), class_map.vowels.index(NO_SIGN), dtype=np.int64)
     none_consonant = np.full(len(roots), class_map.consonants.index(NO_SIGN), dtype=np.int64)
     return Split(
