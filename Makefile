@@ -5,9 +5,10 @@ BIN    := $(VENV)/bin
 HOST   ?= 0.0.0.0
 PORT   ?= 8000
 DATA   ?= ../shared/data
+DOCKER ?= docker
 
 .DEFAULT_GOAL := help
-.PHONY: help serve system-deps test lint format train-letters train-digits train-graphemes clean
+.PHONY: help serve system-deps test lint format train-letters train-digits train-graphemes image compose clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -52,6 +53,12 @@ train-digits: $(VENV)/.dev ## retrain the digits model and export it to models/d
 
 train-graphemes: $(VENV)/.dev system-deps ## retrain the Bengali grapheme model and export it to models/graphemes
 	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training train --config training/configs/graphemes.yaml --export models/graphemes
+
+image: ## build the serving image hwr:local (CPU; DOCKER=podman works too, add --format docker to keep HEALTHCHECK)
+	$(DOCKER) build -t hwr:local .
+
+compose: ## build and run the service with docker compose (monitoring too: make compose PROFILE=monitoring)
+	$(DOCKER) compose $(if $(PROFILE),--profile $(PROFILE)) up --build
 
 clean: ## remove the virtualenv, caches and training runs
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .mypy_cache *.egg-info
