@@ -9,7 +9,7 @@ import pytest
 
 from app.graphemes import compose
 from tests.training.fake_bengali import CONSONANTS, ROOTS, VOWELS, write_fake_bengali
-from training.data.bengali import load_class_map, load_cmaterdb_basic, load_graphemes
+from training.data.bengali import load_class_map, load_cmaterdb_basic, load_graphemes, sign_combinations
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,19 @@ def test_cmaterdb_classes_map_to_roots_and_signs_are_dropped(data_dir, class_map
     assert samples.images.shape[1:] == (32, 32) and samples.images.dtype == np.uint8
     names = {class_map.roots[r] for r in samples.roots}
     assert names == {"ক", "খ", "য\u09bc"}
+
+
+def test_sign_combinations_add_each_single_sign_to_every_consonant_root(data_dir, class_map):
+    listed = load_graphemes(data_dir / "bengali" / "graphemes.tsv", class_map).graphemes
+    combinations = sign_combinations(class_map, listed)
+    texts = {g.text for g in combinations}
+    assert not texts & {g.text for g in listed}
+    assert all((g.vowel == 0) != (g.consonant == 0) for g in combinations)  # exactly one sign
+    assert all(
+        g.text == compose(ROOTS[g.root], VOWELS[g.vowel], CONSONANTS[g.consonant]) for g in combinations
+    )
+    assert "কো" in texts and "র্ক" in texts and "কি" not in texts  # কি is listed
+    assert ROOTS.index("ৎ") not in {g.root for g in combinations}  # khanda ta takes no signs
+    consonant_roots = len(ROOTS) - 1
+    listed_single_sign = sum((g.vowel == 0) != (g.consonant == 0) for g in listed)
+    assert len(combinations) == consonant_roots * (len(VOWELS) - 1 + len(CONSONANTS) - 1) - listed_single_sign

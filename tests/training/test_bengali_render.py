@@ -22,6 +22,7 @@ from training.data.bengali_render import (
     draw_text,
     find_fonts,
     render,
+    shapes_cleanly,
 )
 
 # BENGALI_RENDERING.md's shaping checks: conjunct, reph, ya-/ra-phala, pre-base ি, split ো, stacks.
@@ -113,3 +114,23 @@ def test_missing_glyphs_are_detected_and_refused(fonts):
         render("ক" + NOTDEF_PROBE, fonts["LikhanNormal.ttf"], np.random.default_rng(0))
     # Found by this check, not by the eye: Likhan draws ৎ (khanda ta) as a box; Noto has it.
     assert not covers(fonts["LikhanNormal.ttf"], "ৎ") and covers(fonts["NotoSansBengali-Regular.ttf"], "ৎ")
+
+
+@requires_bengali_rendering
+def test_a_sign_alone_is_drawn_without_a_dotted_circle(fonts):
+    """ং and ঃ are roots written alone; HarfBuzz would draw its ◌ placeholder beside them."""
+    import cv2
+
+    for name in ("NotoSansBengali-Regular.ttf", "Lohit-Bengali.ttf"):
+        ink = (draw_text("ং", fonts[name], 64) < 128).astype(np.uint8)
+        parts, _ = cv2.connectedComponents(ink)
+        assert parts - 1 <= 2, name  # the anusvara (one or two strokes); a dotted circle adds a dozen dots
+
+
+@requires_bengali_rendering
+def test_shapes_cleanly_rejects_signs_without_a_valid_base(fonts):
+    font = fonts["NotoSansBengali-Regular.ttf"]
+    for text in ("কা", "ক্ষ্ণা", "র্কি", "ং", "ঃ", *TEST_STRINGS):
+        assert shapes_cleanly(font, text), text
+    for text in ("অা", "ক" + NOTDEF_PROBE):  # a vowel sign on an independent vowel; a missing glyph
+        assert not shapes_cleanly(font, text), text

@@ -16,7 +16,7 @@ from tests.training.fake_bengali import (
     requires_bengali_rendering,
     write_fake_bengali,
 )
-from training.data.bengali import load_class_map, load_graphemes
+from training.data.bengali import load_class_map, load_graphemes, sign_combinations
 from training.data.bengali_render import TRAIN_FONTS, VALIDATION_FONTS, covers, find_fonts
 from training.data.graphemes import build_grapheme_task, grapheme_test_splits
 from training.data.tasks import load_task
@@ -125,3 +125,19 @@ def test_task_options_repeat_the_real_samples(task, data_dir, cache_dir, monkeyp
     assert len(repeated.train) == len(task.train) + 2 * real
     assert (repeated.train.targets["vowel_diacritic"] == IGNORE).sum() == 3 * real
     np.testing.assert_array_equal(repeated.val.images, task.val.images)
+
+
+@requires_bengali_rendering
+def test_sign_combinations_join_training_only(task, data_dir, cache_dir):
+    combined = build_grapheme_task(
+        data_dir, seed=0, variants=2, cache_dir=cache_dir, workers=1, combination_variants=1
+    )
+    bengali = data_dir / "bengali"
+    class_map = load_class_map(bengali / "class_map.csv")
+    combinations = sign_combinations(
+        class_map, load_graphemes(bengali / "graphemes.tsv", class_map).graphemes
+    )
+    paths = find_fonts()
+    renderable = sum(covers(paths[f], g.text) for f in TRAIN_FONTS for g in combinations)
+    assert len(combined.train) == len(task.train) + renderable
+    np.testing.assert_array_equal(combined.val.images, task.val.images)

@@ -110,6 +110,30 @@ def load_graphemes(path: Path, class_map: ClassMap) -> GraphemeList:
     return GraphemeList(tuple(graphemes.values()), tuple(relabelled), exceptions)
 
 
+def starts_with_consonant(root: str) -> bool:
+    """Consonants and conjuncts take vowel and consonant signs; vowels, ং, ঃ and ৎ do not."""
+    first = unicodedata.normalize("NFD", root)[0]
+    return "\u0995" <= first <= "\u09b9" or "\u09dc" <= first <= "\u09df"
+
+
+def sign_combinations(class_map: ClassMap, listed: tuple[Grapheme, ...]) -> tuple[Grapheme, ...]:
+    """Graphemes of the label space beyond the list: every consonant/conjunct root with each single
+    vowel sign and with each single consonant sign, the ones not listed already. They teach the signs
+    apart from the roots they happen to be listed with (Bengali.AI's test had unlisted graphemes)."""
+    known = {g.text for g in listed}
+    found: dict[str, Grapheme] = {}
+    for r, root in enumerate(class_map.roots):
+        if not starts_with_consonant(root):
+            continue
+        pairs = [(v, 0) for v in range(1, len(class_map.vowels))]
+        pairs += [(0, c) for c in range(1, len(class_map.consonants))]
+        for v, c in pairs:
+            text = compose(root, class_map.vowels[v], class_map.consonants[c])
+            if text not in known:
+                found.setdefault(text, Grapheme(text, r, v, c))
+    return tuple(found.values())
+
+
 @dataclass(frozen=True)
 class RootSamples:
     images: np.ndarray  # N×32×32 uint8, ink-low (dark ink on light paper)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import uharfbuzz as hb
 from PIL import Image, ImageDraw, ImageFont, features
 
 FONT_ROOT = Path("/usr/share/fonts")
@@ -89,7 +90,7 @@ def draw_text(text: str, font: Path, px: int, layout: ImageFont.Layout = ImageFo
     """Undistorted black-on-white text, centred on a 3·px square canvas (room for any grapheme)."""
     if layout == ImageFont.Layout.RAQM:
         require_raqm()
-    text = unicodedata.normalize("NFC", text)  # NFC keeps ZWJ/ZWNJ, which change the shaping
+    text = with_placeholder(unicodedata.normalize("NFC", text))  # NFC keeps ZWJ/ZWNJ (they shape)
     side = 3 * px
     image = Image.new("L", (side, side), 255)
     # BASIC layout (only for comparison in tests) takes no language.
@@ -99,6 +100,33 @@ def draw_text(text: str, font: Path, px: int, layout: ImageFont.Layout = ImageFo
         (side / 2, side / 2), text, font=_font(str(font), px, layout), fill=0, anchor="mm", language=language
     )
     return np.asarray(image)
+
+
+# A sign written alone (the roots ং and ঃ) has no base: HarfBuzz, raqm's shaper, then draws a dotted
+# circle ◌ as its base, which no writer draws. A no-break space is the base it accepts instead.
+PLACEHOLDER = "\u00a0"
+DOTTED_CIRCLE = 0x25CC
+
+
+def with_placeholder(text: str) -> str:
+    return PLACEHOLDER + text if text and unicodedata.category(text[0]).startswith("M") else text
+
+
+@functools.lru_cache(maxsize=64)
+def _hb_font(path: str) -> hb.Font:
+    return hb.Font(hb.Face(hb.Blob.from_file_path(path)))
+
+
+def shapes_cleanly(font: Path, text: str) -> bool:
+    """Whether HarfBuzz shapes `text` in `font` with no dotted circle (a sign without a valid base,
+    e.g. a vowel sign on an independent vowel) and no missing glyph: a correct rendering."""
+    hb_font = _hb_font(str(font))
+    buffer = hb.Buffer()
+    buffer.add_str(with_placeholder(unicodedata.normalize("NFC", text)))
+    buffer.guess_segment_properties()
+    hb.shape(hb_font, buffer)
+    broken = {0, hb_font.get_nominal_glyph(DOTTED_CIRCLE)}
+    return all(info.codepoint not in broken for info in buffer.glyph_infos)
 
 
 # An unassigned code point: no font maps it, so every font draws its missing-glyph box for it.

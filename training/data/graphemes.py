@@ -40,6 +40,7 @@ from training.data.bengali import (
     load_class_map,
     load_cmaterdb_basic,
     load_graphemes,
+    sign_combinations,
 )
 from training.data.bengali_render import (
     DEFAULT_DISTORTION,
@@ -52,6 +53,7 @@ from training.data.bengali_render import (
     find_fonts,
     render,
     require_raqm,
+    shapes_cleanly,
 )
 from training.data.tasks import Split, TaskData, register_task
 from training.losses import IGNORE
@@ -62,7 +64,7 @@ VAL_VARIANTS = 1
 NO_SIGN = "0"  # the class map's label for "no vowel sign" / "no consonant sign"
 RENDER_SIZE = 48
 PARALLEL_FROM = 5000  # fewer renders than this: one process (starting workers costs seconds)
-CACHE_VERSION = 2  # bump whenever the renderer's pixels change for the same parameters
+CACHE_VERSION = 3  # bump whenever the renderer's pixels change for the same parameters
 FONT_LICENSE = "fonts: GPL-2+ (fonts-beng-extra), OFL-1.1 (Lohit, Noto)"
 
 
@@ -88,9 +90,14 @@ def sample_rng(seed: int, font: str, text: str, variant: int) -> np.random.Gener
 
 
 def render_plan(spec: RenderSpec, font_paths: dict[str, Path]) -> list[tuple[str, tuple[int, ...]]]:
-    """Per font, the indices of the texts it has every glyph for (the others would render as boxes)."""
+    """Per font, the indices of the texts it renders correctly: every glyph present (else boxes) and
+    shaped without a dotted circle (else a sign without a valid base)."""
+
+    def correct(path: Path, text: str) -> bool:
+        return covers(path, text) and shapes_cleanly(path, text)
+
     return [
-        (font, tuple(i for i, t in enumerate(spec.texts) if covers(font_paths[font], t)))
+        (font, tuple(i for i, t in enumerate(spec.texts) if correct(font_paths[font], t)))
         for font in spec.fonts
     ]
 
@@ -232,11 +239,14 @@ def build_grapheme_task(
     workers: int | None = None,
     use_cache: bool = True,
     real_repeats: int = 1,
+    combination_variants: int = 0,
 ) -> TaskData:
     """The task's data; `variants` renders per grapheme and training font (`val_variants` per held-out
-    font); the real CMATERdb training samples `real_repeats` times (more weight for real handwriting,
-    each copy augmented differently). Renders are cached in `cache_dir` (default: default_cache_dir())
-    unless `use_cache` is off; `workers` rendering processes (default: one per CPU)."""
+    font); `combination_variants` renders per training font of each unlisted sign combination
+    (bengali.sign_combinations; 0: none); the real CMATERdb training samples `real_repeats` times
+    (more weight for real handwriting, each copy augmented differently). Renders are cached in
+    `cache_dir` (default: default_cache_dir()) unless `use_cache` is off; `workers` rendering
+    processes (default: one per CPU)."""
     cache_dir = (cache_dir or default_cache_dir()) if use_cache else None
     bengali = data_dir / BENGALI_DIR
     class_map = load_class_map(bengali / CLASS_MAP)
@@ -250,6 +260,20 @@ def build_grapheme_task(
         )
 
     synthetic = rendered_with(TRAIN_FONTS, variants)
+    combinations = sign_combinations(class_map, listed.graphemes) if combination_variants else ()
+    if combinations:
+        synthetic = concat(
+            synthetic,
+            synthetic_split(
+                combinations,
+                TRAIN_FONTS,
+                combination_variants,
+                seed=seed,
+                font_paths=font_paths,
+                cache_dir=cache_dir,
+                workers=workers,
+            ),
+        )
     val = rendered_with(VALIDATION_FONTS, val_variants)
     cmater = load_cmaterdb_basic(data_dir, "train", class_map)
     padded = pad_to(cmater.images, RENDER_SIZE)
@@ -274,7 +298,8 @@ def build_grapheme_task(
             "split": "train",
             "samples": len(synthetic),
             "license": f"{GRAPHEMES_LICENSE}; {FONT_LICENSE}",
-            "notes": f"{rendered}; {variants} variants × fonts {', '.join(TRAIN_FONTS)}; {skipped}; {fixes}",
+            "notes": f"{rendered}; {variants} variants × fonts {', '.join(TRAIN_FONTS)}; {skipped}; {fixes}; "
+            f"+ {len(combinations)} unlisted sign combinations × {combination_variants} variants",
         },
         {
             "name": "CMATERdb 3.1.2 basic characters",
@@ -315,7 +340,18 @@ def build_grapheme_task(
 
 @register_task("grapheme")
 def graphemes(
-    data_dir: Path, val_fraction: float, seed: int, variants: int = DEFAULT_VARIANTS, real_repeats: int = 1
+    data_dir: Path,
+    val_fraction: float,
+    seed: int,
+    variants: int = DEFAULT_VARIANTS,
+    real_repeats: int = 1,
+    combination_variants: int = 0,
 ) -> TaskData:
     """Bengali graphemes: root (168), vowel sign (11), consonant sign (7); fonts split train/validation."""
-    return build_grapheme_task(data_dir, seed, variants=variants, real_repeats=real_repeats)
+    return build_grapheme_task(
+        data_dir,
+        seed,
+        variants=variants,
+        real_repeats=real_repeats,
+        combination_variants=combination_variants,
+    )
