@@ -1,4 +1,7 @@
-"""`python -m training {train,export}` — the one entry point for ML engineers."""
+"""`python -m training {train,grid,export,evaluate}` — the one entry point for ML engineers.
+
+`train` and `grid` run unchanged under `torchrun --nproc_per_node N -m training ...` (training.distributed).
+"""
 
 from __future__ import annotations
 
@@ -39,21 +42,40 @@ def main(argv: list[str] | None = None) -> None:
         help="stop (resumably) after this epoch, e.g. to fit a time slot",
     )
 
+    grid = sub.add_parser("grid", help="train every configuration of an experiment grid and report them")
+    grid.add_argument("--config", type=Path, required=True, help="grid YAML (training/grids/*.yaml)")
+    grid.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a value in every configuration",
+    )
+    grid.add_argument("--runs-dir", type=Path, default=REPO_ROOT / "runs" / "grids")
+    grid.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "experiments", help="report folder")
+    grid.add_argument("--force", action="store_true", help="retrain configurations already finished")
+
     export = sub.add_parser("export", help="export a checkpoint to ONNX + manifest.json")
     export.add_argument("checkpoint", type=Path)
     export.add_argument("model_dir", type=Path)
 
     evaluate = sub.add_parser("evaluate", help="score an exported model on its held-out data (ONNX Runtime)")
     evaluate.add_argument("model_dir", type=Path)
-    evaluate.add_argument("--photos", action="store_true", help="also on validation images re-shot as photos")
+    evaluate.add_argument(
+        "--photos", action="store_true", help="also on the validation and test images re-shot as photos"
+    )
     evaluate.add_argument("--data-dir", type=Path, help="default: HWR_DATA_DIR or ../shared/data")
 
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     command = _command(argv)
     # Imported here so `--help` answers without loading torch.
+    from training import distributed
     from training.evaluate import evaluate_model
     from training.export import export_checkpoint
+    from training.grid import load_grid, run_grid
+    from training.grid_report import write_report
     from training.train import fit
 
     if args.command == "evaluate":
@@ -63,10 +85,17 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_config(args.config, args.overrides)
         run_dir = args.run_dir or REPO_ROOT / "runs" / cfg.name
         resume = run_dir / "last.pt" if args.resume else None
-        best = fit(cfg, run_dir, resume, args.stop_after, command)
-        if best is not None and args.export:
+        with distributed.process_group():
+            best = fit(cfg, run_dir, resume, args.stop_after, command)
+        if best is not None and args.export:  # None on every process but rank 0
             manifest = export_checkpoint(best, args.export, command)
             print(f"exported {args.export}: {manifest.metrics}")
+    elif args.command == "grid":
+        spec = load_grid(args.config)
+        with distributed.process_group() as rank:
+            rows = run_grid(spec, args.runs_dir, args.overrides, args.force, command)
+        if rank.is_main:
+            print(f"report: {write_report(spec, rows, args.out, command)}")
     else:
         manifest = export_checkpoint(args.checkpoint, args.model_dir, command)
         print(f"exported {args.model_dir}: {manifest.metrics}")

@@ -38,12 +38,23 @@ class TrainConfig:
     label_smoothing: float = 0.1
     ema_decay: float = 0.999
     head_weights: dict[str, float] = field(default_factory=dict)
+    loss: str = "ce"  # ce | ohem (training.losses)
+    ohem_rate: float = 0.5  # OHEM: the hardest share of each batch that is kept
+    # Batch-level mixing (training.mixing): any of cutmix, mixup; one per batch, chosen uniformly,
+    # applied with probability mix_p, λ ~ Beta(mix_alpha, mix_alpha). Per-image Cutout is augment.cutout.
+    mix: tuple[str, ...] = ()
+    mix_alpha: float = 0.4
+    mix_p: float = 1.0
     # Validation metric that picks the best epoch; empty: the first head's top-1. "score" is the
     # head-weighted mean of macro recalls (the Bengali.AI score with head weights 2/1/1).
     select_metric: str = ""
     photo_variants: int = 0  # photo-like re-renderings per training image (training.photo_like)
     num_workers: int = 0
     threads: int = 0  # torch CPU threads; 0 = torch default
+    # CUDA only (training.hardware); CPU always runs float32, contiguous, eager.
+    amp: bool = True  # bfloat16 where supported, else float16 with loss scaling
+    channels_last: bool = True
+    compile: bool = False  # torch.compile the training model
     limit_train: int = 0  # >0: use only this many training samples (smoke runs)
     limit_val: int = 0
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
@@ -80,8 +91,12 @@ def _build(cls: type, values: dict[str, Any]) -> Any:
 def load_config(path: Path | None, overrides: list[str] | None = None) -> TrainConfig:
     """YAML file (optional) plus `key=value` / `section.key=value` overrides."""
     values: dict[str, Any] = yaml.safe_load(path.read_text()) if path else {}
-    values = values or {}
-    for item in overrides or []:
+    return config_from_dict(apply_overrides(values or {}, overrides or []))
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`key=value` / `section.key=value` strings (values parsed as YAML) set into `values`, in place."""
+    for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:
             raise ValueError(f"override {item!r} is not key=value")
@@ -90,7 +105,21 @@ def load_config(path: Path | None, overrides: list[str] | None = None) -> TrainC
         for parent in parents:
             target = target.setdefault(parent, {})
         target[leaf] = _coerce(raw)
-    return config_from_dict(values)
+    return values
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `base` with `update` merged in, sections (dicts) key by key; `None` drops a key, so the
+    field falls back to its default (e.g. `model_kwargs: null` before another model's kwargs)."""
+    out = dict(base)
+    for key, value in update.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
@@ -98,12 +127,12 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
 
 
 def save_config(cfg: TrainConfig, path: Path) -> None:
-    path.write_text(yaml.safe_dump(_plain(cfg.to_dict()), sort_keys=False))
+    path.write_text(yaml.safe_dump(plain(cfg.to_dict()), sort_keys=False))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value

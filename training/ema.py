@@ -8,6 +8,12 @@ import torch
 from torch import nn
 
 
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside torch.compile's and DDP's wrappers (their state-dict keys are prefixed)."""
+    model = getattr(model, "_orig_mod", model)
+    return getattr(model, "module", model)
+
+
 class ModelEma:
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.module = copy.deepcopy(model).eval()
@@ -18,6 +24,7 @@ class ModelEma:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        model = unwrap(model)
         self.steps += 1
         decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
         for ema_value, value in zip(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -12,24 +11,18 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from training.ema import ModelEma
+from training.hardware import Hardware
+from training.losses import LossFn
 
-LossFn = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor]
-
-
-def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def autocast(device: torch.device):
-    """Mixed precision on CUDA; full precision on CPU (no speed-up there without AMX)."""
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
-    return nullcontext()
+Targets = dict[str, torch.Tensor]
+# Batch-level augmentation on the device: (x, hard targets) → (x, hard or soft targets), e.g. mixing.
+BatchTransform = Callable[[torch.Tensor, Targets], tuple[torch.Tensor, Targets]]
 
 
-def _to(batch: tuple[torch.Tensor, dict[str, torch.Tensor]], device: torch.device):
+def _to(batch: tuple[torch.Tensor, Targets], hardware: Hardware) -> tuple[torch.Tensor, Targets]:
     x, targets = batch
-    return x.to(device, non_blocking=True), {h: t.to(device, non_blocking=True) for h, t in targets.items()}
+    device = hardware.device
+    return hardware.inputs(x), {h: t.to(device, non_blocking=True) for h, t in targets.items()}
 
 
 def train_one_epoch(
@@ -39,16 +32,22 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     scaler: torch.amp.GradScaler,
-    device: torch.device,
+    hardware: Hardware,
     ema: ModelEma | None = None,
     description: str = "train",
+    batch_transform: BatchTransform | None = None,
+    progress_bar: bool = True,
 ) -> dict[str, float]:
+    """One pass over `loader`; `ema` follows the weights, `model` may be DDP- or compile-wrapped."""
     model.train()
     total_loss, seen = 0.0, 0
-    progress = tqdm(loader, desc=description, leave=False, dynamic_ncols=True)
+    progress = tqdm(loader, desc=description, leave=False, dynamic_ncols=True, disable=not progress_bar)
     for batch in progress:
-        x, targets = _to(batch, device)
-        with autocast(device):
+        x, targets = _to(batch, hardware)
+        if batch_transform is not None:
+            x, targets = batch_transform(x, targets)
+            x = hardware.inputs(x)  # indexing may have lost channels_last
+        with hardware.autocast():
             loss = loss_fn(model(x), targets)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -57,7 +56,7 @@ def train_one_epoch(
         if scheduler is not None:
             scheduler.step()
         if ema is not None:
-            ema.update(model)
+            ema.update(model)  # ModelEma unwraps DDP / torch.compile
         total_loss += loss.item() * len(x)
         seen += len(x)
         progress.set_postfix(loss=f"{total_loss / seen:.4f}")
@@ -65,14 +64,14 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[dict, dict]:
+def predict(model: nn.Module, loader: DataLoader, hardware: Hardware) -> tuple[dict, dict]:
     """Logits and targets per head over a whole loader, as numpy arrays."""
     model.eval()
     logits: dict[str, list[np.ndarray]] = {}
     targets: dict[str, list[np.ndarray]] = {}
     for batch in loader:
-        x, y = _to(batch, device)
-        with autocast(device):
+        x, y = _to(batch, hardware)
+        with hardware.autocast():
             out = model(x)
         for head, value in out.items():
             logits.setdefault(head, []).append(value.float().cpu().numpy())
@@ -121,8 +120,8 @@ def weighted_score(metrics: dict[str, float], weights: dict[str, float]) -> floa
 
 
 def evaluate(
-    model: nn.Module, loader: DataLoader, device: torch.device, weights: dict[str, float] | None = None
+    model: nn.Module, loader: DataLoader, hardware: Hardware, weights: dict[str, float] | None = None
 ) -> dict[str, float]:
     """classification_metrics plus "score" (weighted_score with the head weights)."""
-    metrics = classification_metrics(*predict(model, loader, device))
+    metrics = classification_metrics(*predict(model, loader, hardware))
     return metrics | {"score": weighted_score(metrics, weights or {})}
