@@ -48,14 +48,31 @@ def compose(root: str, vowel: str, consonant: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+# Roots that are no consonant (independent vowels, ং, ঃ, ৎ) carry no vowel sign and no consonant sign,
+# except candrabindu (আঁ, উঁ) and the ya-phala + া spelling of the English "a" sound (অ্যা, এ্যা):
+# every grapheme of the Bengali.AI list obeys this (tests/app/test_graphemes.py).
+SIGNS_ON_NON_CONSONANTS = frozenset({(NONE, NONE), (NONE, CANDRABINDU), ("া", "্য")})
+
+
+def starts_with_consonant(root: str) -> bool:
+    first = unicodedata.normalize("NFD", root)[:1]
+    return "\u0995" <= first <= "\u09b9" or "\u09dc" <= first <= "\u09df"
+
+
+def is_valid(root: str, vowel: str, consonant: str) -> bool:
+    """Whether a writer can write this triple: a sign needs a consonant (or conjunct) to sit on."""
+    return starts_with_consonant(root) or (vowel, consonant) in SIGNS_ON_NON_CONSONANTS
+
+
 def top_graphemes(
     probabilities: Mapping[str, np.ndarray], labels: Mapping[str, Sequence[str]], k: int
 ) -> list[tuple[str, float]]:
     """The k most probable whole graphemes, best first; probability = product over the three heads.
 
     Best-first search over the heads' ranked labels: a triple is only reached after the triples
-    that beat it, so about 3k triples are composed instead of all 168·11·7. Should two triples
-    spell the same string, the more probable one stands.
+    that beat it, so about 3k triples are composed instead of all 168·11·7. Triples no writer can
+    write (is_valid: e.g. আ + া, whose handwritten shape the vowel head may read as a sign) are
+    skipped. Should two triples spell the same string, the more probable one stands.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -75,7 +92,9 @@ def top_graphemes(
     found: dict[str, float] = {}
     while frontier and len(found) < k:
         negative, ranks = heapq.heappop(frontier)  # ties: lower ranks first, so deterministic
-        found.setdefault(compose(*(ranked[h][r][0] for h, r in enumerate(ranks))), -negative)
+        triple = [ranked[h][r][0] for h, r in enumerate(ranks)]
+        if is_valid(*triple):
+            found.setdefault(compose(*triple), -negative)
         for h in range(len(HEADS)):
             after = (*ranks[:h], ranks[h] + 1, *ranks[h + 1 :])
             if after[h] < len(ranked[h]) and after not in seen:

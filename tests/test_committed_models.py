@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import DEFAULT_MODEL_DIR, Settings
+from app.graphemes import compose
 from app.main import create_app
 from app.manifest import Manifest, sha256_of
 
@@ -82,3 +83,75 @@ def test_real_handwritten_digits(client, path):
     response = client.post("/predict/digit", files={"file": (path.name, path.read_bytes(), media)})
     assert response.status_code == 200, response.text
     assert response.json()["predictions"][0]["label"] == path.name[0]
+
+
+GRAPHEMES_DIR = DEFAULT_MODEL_DIR / "graphemes"
+
+
+def bengali_samples(source: str) -> list[dict[str, str]]:
+    """Rows of tests/data/bengali/samples.tsv whose source starts with `source`."""
+    lines = (DATA / "bengali" / "samples.tsv").read_text(encoding="utf-8").splitlines()
+    header, *rows = (line.split("\t") for line in lines)
+    return [dict(zip(header, row, strict=True)) for row in rows if row[-1].startswith(source)]
+
+
+def predict_grapheme(client, name: str) -> dict:
+    data = (DATA / "bengali" / name).read_bytes()
+    response = client.post("/predict/grapheme", files={"file": (name, data, "image/png")})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_graphemes_manifest_matches_its_file_and_targets():
+    manifest = Manifest.load(GRAPHEMES_DIR)
+    assert manifest.task == "grapheme" and manifest.composition == "bengali_grapheme"
+    assert [(h.name, len(h.labels)) for h in manifest.heads] == [
+        ("grapheme_root", 168),
+        ("vowel_diacritic", 11),
+        ("consonant_diacritic", 7),
+    ]
+    assert sha256_of(GRAPHEMES_DIR / manifest.onnx.file) == manifest.onnx.sha256
+    assert manifest.metrics["cmaterdb_test_grapheme_root_top1"] >= 0.95  # real handwriting, never trained on
+    assert manifest.metrics["val_score"] >= 0.9  # Bengali.AI score on the held-out fonts
+
+
+def test_real_handwritten_bengali_characters(client):
+    """One CMATERdb test image per class: the root is read, and for most no sign is invented."""
+    samples = bengali_samples("CMATERdb")
+    assert len(samples) == 49
+    bodies = [predict_grapheme(client, s["file"]) for s in samples]
+    roots = [b["components"]["grapheme_root"][0]["index"] for b in bodies]
+    correct = [r == int(s["root"]) for r, s in zip(roots, samples, strict=True)]
+    assert sum(correct) >= 0.9 * len(samples)
+    # The sign heads learnt signs from fonts only and invent one on about a fifth of real basic
+    # characters (README, "The Bengali grapheme model": 78.6 % whole-grapheme on all of CMATERdb test).
+    plain = [b["predictions"][0]["label"] == s["grapheme"] for b, s in zip(bodies, samples, strict=True)]
+    assert sum(plain) >= 0.7 * len(samples)
+
+
+def test_graphemes_with_signs_in_held_out_fonts(client):
+    """Whole graphemes (root + vowel sign + consonant sign) composed correctly from the three heads."""
+    samples = bengali_samples("rendered")
+    assert len(samples) >= 12
+    bodies = [predict_grapheme(client, s["file"]) for s in samples]
+    for body in bodies:
+        assert list(body["components"]) == ["grapheme_root", "vowel_diacritic", "consonant_diacritic"]
+        best = [body["components"][head][0]["label"] for head in body["components"]]
+        assert body["predictions"][0]["label"] == compose(*best)
+    correct = [b["predictions"][0]["label"] == s["grapheme"] for b, s in zip(bodies, samples, strict=True)]
+    assert sum(correct) >= 0.75 * len(samples)
+
+
+def test_grapheme_errors(client):
+    blank = (DATA / "blank_photo.jpg").read_bytes()
+    response = client.post("/predict/grapheme", files={"file": ("blank.jpg", blank, "image/jpeg")})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "no_ink"
+    response = client.post("/predict/grapheme", files={"file": ("g.png", b"not an image", "image/png")})
+    assert response.status_code == 415
+
+
+def test_models_lists_every_served_model(client):
+    models = {m["task"]: m for m in client.get("/models").json()["models"]}
+    assert set(models) >= {"letter", "digit", "grapheme"}
+    assert [h["num_labels"] for h in models["grapheme"]["heads"]] == [168, 11, 7]
+    assert models["grapheme"]["metrics"]["val_score"] >= 0.9

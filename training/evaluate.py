@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from app.graphemes import compose, top_graphemes
 from app.manifest import Manifest
 from app.preprocessing import NoInkError, normalise, render_canvas
 from training.config import config_from_dict
@@ -32,9 +33,31 @@ def score(
     """classification_metrics plus "score", weighted by the run's head weights."""
     x = normalise(canvases, manifest.preprocessing)
     outputs = {head.name: head.output for head in manifest.heads}
-    metrics = classification_metrics(onnx_logits(session, x, manifest.input.name, outputs), targets)
+    logits = onnx_logits(session, x, manifest.input.name, outputs)
+    metrics = classification_metrics(logits, targets)
     weights = manifest.training.config.get("head_weights") or {}
-    return metrics | {"score": weighted_score(metrics, weights)}
+    metrics["score"] = weighted_score(metrics, weights)
+    if manifest.composition == "bengali_grapheme":
+        metrics["grapheme_top1"] = whole_grapheme_accuracy(manifest, logits, targets)
+    return metrics
+
+
+def whole_grapheme_accuracy(manifest: Manifest, logits: dict, targets: dict) -> float:
+    """How often the service's first answer (top_graphemes) is the whole true grapheme, over the
+    samples that know every head."""
+    labels = {head.name: head.labels for head in manifest.heads}
+    known = np.all([np.asarray(targets[h]) >= 0 for h in labels], axis=0)
+    probabilities = {}
+    for head, value in logits.items():
+        exp = np.exp(value[known] - value[known].max(axis=1, keepdims=True))
+        probabilities[head] = exp / exp.sum(axis=1, keepdims=True)
+    truth = [
+        compose(*(labels[h][int(np.asarray(targets[h])[i])] for h in labels)) for i in np.flatnonzero(known)
+    ]
+    answers = [
+        top_graphemes({h: p[i] for h, p in probabilities.items()}, labels, 1)[0][0] for i in range(len(truth))
+    ]
+    return float(np.mean([a == t for a, t in zip(answers, truth, strict=True)])) if truth else float("nan")
 
 
 def photo_canvases(split: Split, manifest: Manifest, seed: int) -> tuple[np.ndarray, np.ndarray]:

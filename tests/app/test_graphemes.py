@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.graphemes import HEADS, compose, top_graphemes
+from app.graphemes import HEADS, compose, is_valid, top_graphemes
 
 GRAPHEMES_TSV = Path(__file__).parent.parent / "data" / "bengali" / "graphemes.tsv"
 
@@ -138,3 +138,22 @@ def test_top_graphemes_rejects_bad_input():
         top_graphemes(probabilities, LABELS, 0)
     with pytest.raises(ValueError, match="vowel_diacritic"):
         top_graphemes({**probabilities, "vowel_diacritic": np.ones(3) / 3}, LABELS, 3)
+
+
+def test_every_grapheme_of_the_list_is_valid(rows):
+    assert all(is_valid(root, vowel, consonant) for _, root, vowel, consonant in rows)
+    assert not is_valid("আ", "া", "0") and not is_valid("ং", "ি", "0") and not is_valid("অ", "0", "র্")
+    assert is_valid("আ", "0", "ঁ") and is_valid("অ", "া", "্য") and is_valid("হ", "ু", "0")
+
+
+def test_top_graphemes_skips_triples_no_writer_can_write():
+    """A handwritten আ looks like অ + া: a vowel sign there is impossible, whatever the vowel head says."""
+    labels = {"grapheme_root": ["আ", "ক"], "vowel_diacritic": ["0", "া"], "consonant_diacritic": ["0", "ঁ"]}
+    probabilities = {
+        "grapheme_root": np.array([0.9, 0.1]),
+        "vowel_diacritic": np.array([0.2, 0.8]),
+        "consonant_diacritic": np.array([0.7, 0.3]),
+    }
+    found = top_graphemes(probabilities, labels, 3)
+    assert [text for text, _ in found] == ["আ", "কা", "আঁ"]
+    assert found[0][1] == pytest.approx(0.9 * 0.2 * 0.7)

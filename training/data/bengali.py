@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.graphemes import HEADS, ZWJ, compose
+from app.graphemes import HEADS, ZWJ, compose, starts_with_consonant
 
 BENGALI_DIR = "bengali"
 CLASS_MAP = "class_map.csv"
@@ -108,12 +108,6 @@ def load_graphemes(path: Path, class_map: ClassMap) -> GraphemeList:
         )
         graphemes.setdefault(text, Grapheme(text, *ids))
     return GraphemeList(tuple(graphemes.values()), tuple(relabelled), exceptions)
-
-
-def starts_with_consonant(root: str) -> bool:
-    """Consonants and conjuncts take vowel and consonant signs; vowels, ং, ঃ and ৎ do not."""
-    first = unicodedata.normalize("NFD", root)[0]
-    return "\u0995" <= first <= "\u09b9" or "\u09dc" <= first <= "\u09df"
 
 
 def sign_combinations(class_map: ClassMap, listed: tuple[Grapheme, ...]) -> tuple[Grapheme, ...]:
