@@ -8,7 +8,7 @@ DATA   ?= ../shared/data
 DOCKER ?= docker
 
 .DEFAULT_GOAL := help
-.PHONY: help serve system-deps test lint format train-letters train-digits train-graphemes image compose clean
+.PHONY: help serve system-deps test lint audit proofs format train-letters train-digits train-graphemes image compose clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -40,6 +40,14 @@ lint: $(VENV)/.dev ## ruff lint + format check, mypy on app/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app
+
+audit: $(VENV)/.dev ## pip-audit: known vulnerabilities in the installed dependencies (as CI runs it)
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
+
+proofs: $(VENV)/.dev ## the hardening proofs of docs/reliability.md (~6 min: 10k-body fuzz, 2x2 min schemathesis, 60 s load)
+	$(BIN)/python -m bench.fuzz_bodies
+	$(BIN)/python -m bench.schema_fuzz
+	$(BIN)/python -m bench.load_test
 
 format: $(VENV)/.dev ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

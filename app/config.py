@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The repository's exported artifacts; resolved from the package, not the working directory.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+# A token short enough to guess is no authentication; 32 hex characters are 128 bits.
+MIN_API_TOKEN_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -25,6 +29,22 @@ class Settings(BaseSettings):
     max_k: int = Field(default=50, ge=1)
     # 0 leaves ONNX Runtime's own default (one thread per physical core).
     ort_intra_op_threads: int = Field(default=0, ge=0)
+    # Predictions computed at once (decode → inference, each in a worker thread), and predict
+    # requests admitted beyond those to upload or wait; any more at once get 503 + Retry-After.
+    # A maximal (40 Mpx) photo needs ~400 MB while it decodes: 2 fit the container's 1 GiB, and
+    # 2 CPUs gain nothing from more (docs/reliability.md).
+    max_concurrency: int = Field(default=2, ge=1)
+    max_queue: int = Field(default=40, ge=0)
+    retry_after_s: int = Field(default=1, ge=1)
+    # A request must be received and given a worker within this, else 408 (still uploading) or
+    # 503. On SIGTERM, in-flight requests get this long to finish: under Docker's 10 s stop
+    # timeout, so the process ends on its own terms, not by SIGKILL.
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    shutdown_timeout_s: int = Field(default=8, ge=1)
+    # Origins allowed to call the API from a browser (comma-separated or a JSON list); none by default.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # When set, /predict/* requires `Authorization: Bearer <token>`.
+    api_token: SecretStr | None = None
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     host: str = "0.0.0.0"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -33,6 +53,43 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return tuple(json.loads(text))
+            return tuple(origin.strip() for origin in text.split(",") if origin.strip())
+        return value
+
+    @field_validator("cors_origins", mode="after")
+    @classmethod
+    def _origins_are_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            parts = urlsplit(origin)
+            is_origin = (
+                parts.scheme in ("http", "https")
+                and parts.netloc
+                and origin == f"{parts.scheme}://{parts.netloc}"
+            )
+            if origin != "*" and not is_origin:
+                raise ValueError(f"CORS origin {origin!r} must be '*' or scheme://host[:port] with no path")
+        return value
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        # `HWR_API_TOKEN=` (empty) leaves authentication off rather than failing the length check.
+        return None if value == "" else value
+
+    @field_validator("api_token", mode="after")
+    @classmethod
+    def _token_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_API_TOKEN_LENGTH:
+            raise ValueError(f"api_token must be at least {MIN_API_TOKEN_LENGTH} characters")
+        return value
 
     @model_validator(mode="after")
     def _default_k_within_max(self) -> Settings:

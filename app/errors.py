@@ -6,18 +6,21 @@ that turn any `ServiceError` into `{"error": {"code": ..., "message": ...}}` wit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 
 class ServiceError(Exception):
-    """A failure the client caused or can act on; never a stack trace, never a 500."""
+    """A failure the client caused or can act on; never a stack trace, never a 500.
+    `headers` go out with the response (e.g. `Retry-After`)."""
 
     status_code: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = dict(headers or {})
 
 
 class UnsupportedImage(ServiceError):
@@ -62,12 +65,42 @@ class ModelNotReady(ServiceError):
     code = "model_not_ready"
 
 
+class Unauthorized(ServiceError):
+    """Missing or wrong bearer token (only when a token is configured)."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class BodyTimeout(ServiceError):
+    """The client did not finish sending its body in time."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
+class Overloaded(ServiceError):
+    """Too many predictions in flight; answered at once, with Retry-After, instead of queueing."""
+
+    status_code = 503
+    code = "overloaded"
+
+
+class ServerTimeout(ServiceError):
+    """The request was not served in time (waiting for a worker, or the work itself)."""
+
+    status_code = 503
+    code = "timeout"
+
+
 # Codes for errors that Starlette/FastAPI raise themselves (routing, body parsing).
 HTTP_STATUS_CODES: dict[int, str] = {
     400: "bad_request",
+    401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    408: "request_timeout",
     415: "unsupported_media_type",
     422: "validation_error",
     500: "internal_error",

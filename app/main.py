@@ -10,28 +10,33 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from anyio import CapacityLimiter
+from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.admission import AdmissionMiddleware
+from app.asgi import error_response
+from app.auth import BearerAuthMiddleware, bearer_scheme
+from app.body_limit import BodySizeLimitMiddleware
 from app.config import Settings
-from app.errors import HTTP_STATUS_CODES, PayloadTooLarge, ServiceError, error_body
+from app.errors import HTTP_STATUS_CODES, ServiceError, error_body
+from app.logs import request_id_var, stamp_request_ids
 from app.metrics import Metrics, RequestCounterMiddleware
 from app.registry import ModelRegistry, load_models
+from app.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.routers import health, models, predict
+from app.timeouts import RequestTimeoutMiddleware
 
 log = logging.getLogger(__name__)
-
-# Room for the multipart framing (boundaries, part headers) around an upload of the cap's size.
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     logging.getLogger("app").setLevel(settings.log_level)
+    stamp_request_ids()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,19 +53,50 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.workers = CapacityLimiter(settings.max_concurrency)
     # Not ready until the lifespan has loaded the models.
     app.state.registry = ModelRegistry()
 
-    app.add_middleware(BodySizeLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
-    # Outermost, so it also counts the 413s the body limit answers.
-    app.add_middleware(
-        RequestCounterMiddleware, metrics=app.state.metrics, known_tasks=lambda: app.state.registry.models
-    )
+    install_middleware(app, settings)
     install_exception_handlers(app)
-    app.include_router(predict.router)
+    # The scheme is declared only when enforced, so OpenAPI tells clients the truth.
+    auth = [Security(bearer_scheme)] if settings.api_token is not None else []
+    app.include_router(predict.router, dependencies=auth)
     app.include_router(models.router)
     app.include_router(health.router)
     return app
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Outermost last. A request meets: request id + access log → CORS → metrics → bearer token
+    → deadline → admission → byte cap → the routes. So every answer, refusals included, carries
+    the request id and CORS headers and is counted; unauthenticated requests take no admission
+    slot; the deadline covers waiting for a worker."""
+    app.add_middleware(BodySizeLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        AdmissionMiddleware,
+        max_in_flight=settings.max_concurrency + settings.max_queue,
+        retry_after_s=settings.retry_after_s,
+    )
+    app.add_middleware(
+        RequestTimeoutMiddleware, timeout_s=settings.request_timeout_s, retry_after_s=settings.retry_after_s
+    )
+    if settings.api_token is not None:
+        app.add_middleware(BearerAuthMiddleware, token=settings.api_token.get_secret_value())
+    app.add_middleware(
+        RequestCounterMiddleware, metrics=app.state.metrics, known_tasks=lambda: app.state.registry.models
+    )
+    if settings.cors_origins:
+        # Closed by default: without this middleware browsers refuse cross-origin reads.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware)
 
 
 def install_exception_handlers(app: FastAPI) -> None:
@@ -68,7 +104,7 @@ def install_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -89,58 +125,9 @@ def install_exception_handlers(app: FastAPI) -> None:
     async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:
         # Last resort: a bug, not a bad input. Log it all; tell the client nothing internal.
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
-
-
-class BodySizeLimitMiddleware:
-    """Refuses request bodies over the upload cap (plus multipart framing) without reading them:
-    at once when the Content-Length says so, else as soon as the streamed bytes pass the cap.
-    The endpoint then checks the file part itself against the exact `max_upload_bytes`."""
-
-    def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
-        self.app = app
-        self.max_upload_bytes = max_upload_bytes
-        self.max_body_bytes = max_upload_bytes + MULTIPART_OVERHEAD_BYTES
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._reject(scope, receive, send)
-            return
-
-        received = 0
-        cut_off = False  # stopped reading: the app is told the client went away
-        answered = False  # our 413 went out, so whatever the app answers is dropped
-        response_started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, cut_off, answered
-            if cut_off:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    cut_off = True
-                    if not response_started:
-                        await self._reject(scope, receive, send)
-                        answered = True
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal response_started
-            if answered:
-                return
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
-        await self.app(scope, limited_receive, guarded_send)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exc = PayloadTooLarge(f"the upload exceeds the limit of {self.max_upload_bytes} bytes")
-        response = JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
-        await response(scope, receive, send)
+        # This handler runs outside RequestContextMiddleware, so it adds the id itself.
+        request_id = request_id_var.get()
+        headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+        return JSONResponse(
+            error_body("internal_error", "internal server error"), status_code=500, headers=headers
+        )

@@ -11,7 +11,8 @@ from collections.abc import Callable, Collection
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-PREDICT_PREFIX = "/predict/"
+from app.asgi import PREDICT_PREFIX
+
 STAGES = ("decode", "preprocess", "inference", "total")
 # Seconds; a 28x28 model answers in about a millisecond, a large photo decodes in a few hundred.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

@@ -105,8 +105,9 @@ def decode_image(data: bytes, max_pixels: int, max_side: int) -> np.ndarray:
         try:
             # Animated / multi-page files: Pillow opens on frame 0, which is what we classify.
             image.load()
-            oriented = ImageOps.exif_transpose(image)
-            return np.ascontiguousarray(to_array(oriented))
+            # In place: no second full-size copy of an upright image (a 40 Mpx photo is 120 MB).
+            ImageOps.exif_transpose(image, in_place=True)
+            return np.ascontiguousarray(to_array(image))
         except _DECODE_ERRORS as exc:
             raise UnsupportedImage(f"corrupt or truncated {fmt} image: {exc}") from exc
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Request
 
 from app.config import Settings
@@ -24,16 +25,25 @@ def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+def get_workers(request: Request) -> CapacityLimiter:
+    return request.app.state.workers
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+WorkersDep = Annotated[CapacityLimiter, Depends(get_workers)]
 
 _ERROR_DESCRIPTIONS = {
+    400: "The request body is not parseable multipart form data.",
+    401: "Missing or wrong bearer token (only when the service has `HWR_API_TOKEN` set).",
     404: "Unknown task.",
+    408: "The upload was not received within the request timeout.",
     413: "Upload larger than the byte cap, or image larger than the pixel/side cap.",
     415: "Not a supported image (PNG, JPEG, GIF, BMP, TIFF, WEBP), or corrupt/truncated.",
     422: "Invalid parameter, empty file, or no ink found in the image.",
-    503: "No model loaded for this task (still loading, or it failed to load).",
+    503: "No model loaded for this task (still loading, or it failed to load); or the service is "
+    "overloaded or the request timed out (then with `Retry-After`).",
 }
 
 

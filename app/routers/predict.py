@@ -5,18 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from functools import partial
+from typing import Annotated, BinaryIO
 
 import numpy as np
+from anyio import to_thread
 from fastapi import APIRouter, File, Path, Query, UploadFile
 
 from app.config import Settings
 from app.errors import InvalidParameter, NoInk
 from app.manifest import Head, Manifest
+from app.metrics import Metrics
 from app.postprocessing import compose_top_k, head_probabilities, rank_heads, top_k_indexed
 from app.preprocessing import NoInkError, preprocess
-from app.routers import MetricsDep, RegistryDep, SettingsDep, error_responses
+from app.registry import LoadedModel
+from app.routers import MetricsDep, RegistryDep, SettingsDep, WorkersDep, error_responses
 from app.schemas import ComponentPrediction, ModelRef, Prediction, PredictResponse, Timing
+from app.timeouts import lift_deadline
 from app.validation import SUPPORTED_FORMATS, decode_image, read_capped
 
 router = APIRouter(tags=["predict"])
@@ -49,30 +54,41 @@ def resolve_k(k: int | None, settings: Settings, manifest: Manifest) -> int:
     return k
 
 
-# A plain `def`: FastAPI runs it in the threadpool, so decoding and inference never block the loop.
 @router.post(
     "/predict/{task}",
     response_model=PredictResponse,
     response_model_exclude_none=True,
-    responses=error_responses(404, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 404, 408, 413, 415, 422, 503),
     summary="Classify one handwritten character",
 )
-def predict(
+async def predict(
     task: Annotated[str, Path(description="The model's task, e.g. `letter` (see `GET /models`).")],
     file: Annotated[UploadFile, File(description=f"The image: {', '.join(SUPPORTED_FORMATS)}.")],
     registry: RegistryDep,
     settings: SettingsDep,
     metrics: MetricsDep,
+    workers: WorkersDep,
     k: Annotated[
         int | None,
         Query(ge=1, description="How many labels to return (default from settings; at most max_k)."),
     ] = None,
 ) -> PredictResponse:
-    stopwatch = Stopwatch()
     model = registry.get(task)
+    k = resolve_k(k, settings, model.manifest)
+    # At most `max_concurrency` predictions at once. Waiting for a turn blocks no thread and ends
+    # at the request deadline; once the turn comes, the work is finished and answered.
+    async with workers:
+        lift_deadline()
+        return await to_thread.run_sync(partial(run_prediction, model, file.file, settings, metrics, k))
+
+
+def run_prediction(
+    model: LoadedModel, upload: BinaryIO, settings: Settings, metrics: Metrics, k: int
+) -> PredictResponse:
+    """Blocking: the uploaded file → the response, timed per stage."""
+    stopwatch = Stopwatch()
     manifest = model.manifest
-    k = resolve_k(k, settings, manifest)
-    data = read_capped(file.file, settings.max_upload_bytes)
+    data = read_capped(upload, settings.max_upload_bytes)
 
     with stopwatch.stage("decode"):
         image = decode_image(data, max_pixels=settings.max_pixels, max_side=settings.max_side)
@@ -92,10 +108,10 @@ def predict(
         predictions, components = composed(logits, manifest.heads, manifest.composition, k)
         heads = None
     seconds = stopwatch.finish()
-    metrics.observe_stages(task, seconds)
+    metrics.observe_stages(manifest.task, seconds)
 
     return PredictResponse(
-        task=task,
+        task=manifest.task,
         model=ModelRef(name=manifest.name, version=manifest.version),
         predictions=predictions,
         heads=heads,

@@ -257,6 +257,78 @@ class Images:
         return encode(first, "GIF", save_all=True, append_images=[blank], duration=100, loop=0)
 
     @staticmethod
+    def progressive_jpeg() -> bytes:
+        return encode(draw_letter("J"), "JPEG", progressive=True, quality=90)
+
+    @staticmethod
+    def multipage_tiff(letter_first: bool = True) -> bytes:
+        """Two pages, one with a letter and one blank; `letter_first` says which comes first."""
+        letter = Image.fromarray(draw_letter("K"))
+        blank = Image.new("RGB", letter.size, "white")
+        first, second = (letter, blank) if letter_first else (blank, letter)
+        return encode(first, "TIFF", save_all=True, append_images=[second])
+
+    @staticmethod
+    def palette_alpha_png() -> bytes:
+        """A palette image whose paper colour is transparent (a `tRNS` chunk): mode P + transparency."""
+        image = Image.fromarray(draw_letter("M")).convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+        paper = image.getpixel((0, 0))
+        return encode(image, "PNG", transparency=paper)
+
+    @staticmethod
+    def grey_alpha_png() -> bytes:
+        """Mode LA: grey ink, alpha 0 on the paper."""
+        grey = cv2.cvtColor(draw_letter("N"), cv2.COLOR_RGB2GRAY)
+        alpha = np.where(grey < 128, 255, 0).astype(np.uint8)
+        return encode(Image.fromarray(np.dstack([grey, alpha]), "LA"))
+
+    @staticmethod
+    def rgb48_png() -> bytes:
+        """16 bits per channel colour (cv2 writes 16-bit BGR PNGs; Pillow reads them as RGB)."""
+        rgb = draw_letter("P").astype(np.uint16) * 257
+        ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        assert ok
+        return data.tobytes()
+
+    @staticmethod
+    def animated_png() -> bytes:
+        """APNG: frame 0 holds the letter, frame 1 is blank."""
+        first = Image.fromarray(draw_letter("Q"))
+        blank = Image.new("RGB", first.size, "white")
+        return encode(first, "PNG", save_all=True, append_images=[blank], duration=100)
+
+    @staticmethod
+    def animated_webp() -> bytes:
+        first = Image.fromarray(draw_letter("S"))
+        blank = Image.new("RGB", first.size, "white")
+        return encode(first, "WEBP", save_all=True, append_images=[blank], duration=100, lossless=True)
+
+    @staticmethod
+    def strip_png(width: int, height: int) -> bytes:
+        """A real (decodable) one-pixel-thin image with a dark dash in the middle of the paper."""
+        strip = np.full((height, width), 255, np.uint8)
+        if width >= height:
+            strip[:, width // 3 : 2 * width // 3] = 0
+        else:
+            strip[height // 3 : 2 * height // 3, :] = 0
+        return encode(strip)
+
+    @staticmethod
+    def png_bomb(side: int = 8_000) -> bytes:
+        """A valid, complete PNG of side x side 8-bit grey zeros: ~side²/1000 bytes on the wire,
+        side² bytes once decoded (8000 → 64 MB from ~70 kB)."""
+
+        def chunk(kind: bytes, payload: bytes) -> bytes:
+            crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+            return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+        compressor = zlib.compressobj(9)
+        row = b"\x00" * (side + 1)  # filter byte + pixels
+        idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+        ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+    @staticmethod
     def exif_rotated_jpeg(orientation: int = 6) -> tuple[bytes, tuple[int, int]]:
         """A wide photo whose EXIF says "rotate"; returns the bytes and the upright (h, w)."""
         image = Image.fromarray(draw_letter("G", size=(120, 200)))

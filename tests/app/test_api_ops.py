@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -77,3 +80,30 @@ def test_docs_and_openapi(client):
     assert responses["415"]["content"]["application/json"]["schema"]["$ref"] == error_ref
     assert responses["422"]["content"]["application/json"]["schema"]["$ref"] == error_ref
     assert responses["200"]["content"]["application/json"]["schema"]["$ref"].endswith("PredictResponse")
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda onnx: onnx.unlink(), "file not found"),
+        (lambda onnx: onnx.write_bytes(onnx.read_bytes()[:-100]), "sha256 mismatch"),
+        (lambda onnx: onnx.write_bytes(b"\x00" + onnx.read_bytes()[1:]), "sha256 mismatch"),
+    ],
+    ids=["missing", "truncated", "one-byte-changed"],
+)
+def test_a_broken_model_fails_alone(make_client, tmp_path, model_writer, letter_png, caplog, damage, reason):
+    letters = model_writer(tmp_path, name="letters")
+    model_writer(tmp_path, name="graphemes", task="grapheme")
+    damage(letters.directory / "model.onnx")
+    with caplog.at_level(logging.ERROR, logger="app.registry"):
+        client = make_client(tmp_path)
+    # A log line that names the file and says why.
+    assert any("letters/model.onnx" in r.getMessage() and reason in r.getMessage() for r in caplog.records)
+    # Ready for the good task only; the broken one is listed with its reason.
+    ready = client.get("/health/ready").json()
+    assert ready["tasks"] == ["grapheme"] and reason in ready["failed"]["letter"]
+    # Its endpoint answers 503; the other task keeps serving.
+    response = client.post("/predict/letter", files={"file": ("a.png", letter_png)})
+    assert response.status_code == 503 and response.json()["error"]["code"] == "model_not_ready"
+    assert reason in response.json()["error"]["message"]
+    assert client.post("/predict/grapheme", files={"file": ("a.png", letter_png)}).status_code == 200

@@ -7,8 +7,9 @@ import asyncio
 import numpy as np
 import pytest
 
+from app.body_limit import MULTIPART_OVERHEAD_BYTES
 from app.config import Settings
-from app.main import MULTIPART_OVERHEAD_BYTES, create_app
+from app.main import create_app
 from app.postprocessing import softmax
 from app.preprocessing import preprocess
 from app.validation import decode_image

@@ -35,3 +35,28 @@ def test_reads_hwr_environment(monkeypatch, tmp_path):
 def test_invalid_settings_fail_at_start(bad):
     with pytest.raises(ValidationError):
         Settings(**bad)
+
+
+def test_hardening_defaults_are_closed_and_bounded():
+    settings = Settings()
+    assert settings.cors_origins == () and settings.api_token is None  # closed CORS, no auth
+    assert (settings.max_concurrency, settings.max_queue, settings.retry_after_s) == (2, 40, 1)
+    assert (settings.request_timeout_s, settings.shutdown_timeout_s) == (30.0, 8)
+
+
+def test_hardening_settings_from_the_environment(monkeypatch):
+    for name, value in {
+        "HWR_MAX_CONCURRENCY": "2",
+        "HWR_MAX_QUEUE": "0",
+        "HWR_RETRY_AFTER_S": "5",
+        "HWR_REQUEST_TIMEOUT_S": "2.5",
+        "HWR_SHUTDOWN_TIMEOUT_S": "45",
+        "HWR_CORS_ORIGINS": "https://a.org",
+        "HWR_API_TOKEN": "0123456789abcdef",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert (settings.max_concurrency, settings.max_queue, settings.retry_after_s) == (2, 0, 5)
+    assert (settings.request_timeout_s, settings.shutdown_timeout_s) == (2.5, 45)
+    assert settings.cors_origins == ("https://a.org",)
+    assert settings.api_token is not None and settings.api_token.get_secret_value() == "0123456789abcdef"

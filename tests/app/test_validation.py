@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -134,3 +135,129 @@ def test_read_capped_stops_at_the_cap():
         read_capped(stream, max_bytes=100_000, chunk_size=10_000)
     assert Counting.calls == 11  # stopped right after passing the cap, not at the end of the stream
     assert read_capped(io.BytesIO(b"abc"), max_bytes=3) == b"abc"
+
+
+# --- every input kind the hardening issue lists has a defined outcome --------------------------
+
+
+def test_progressive_jpeg_is_decoded(images):
+    data = images.progressive_jpeg()
+    assert Image.open(io.BytesIO(data)).info.get("progressive") == 1
+    array = decode(data)
+    assert array.shape == (160, 160, 3) and array.min() < 100
+
+
+@pytest.mark.parametrize("letter_first", [True, False])
+def test_multipage_tiff_gives_its_first_page(images, letter_first):
+    data = images.multipage_tiff(letter_first=letter_first)
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    array = decode(data)
+    assert (array.min() < 100) == letter_first  # the letter shows only when it is on page 0
+
+
+@pytest.mark.parametrize("kind", ["animated_png", "animated_webp"])
+def test_other_animations_give_their_first_frame(images, kind):
+    data = getattr(images, kind)()
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    assert decode(data).min() < 100  # frame 0 has the letter; frame 1 is blank
+
+
+@pytest.mark.parametrize("kind", ["palette_alpha_png", "grey_alpha_png"])
+def test_palette_and_grey_with_transparency_keep_their_alpha(images, kind):
+    array = decode(getattr(images, kind)())
+    assert array.shape == (160, 160, 4)
+    assert array[..., 3].min() == 0 and array[..., 3].max() == 255
+
+
+def test_sixteen_bit_colour_png_becomes_eight_bit(images):
+    array = decode(images.rgb48_png())
+    assert array.dtype == np.uint8 and array.shape == (160, 160, 3)
+    assert array.max() == 255 and array.min() < 64
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation(images, orientation):
+    data, _ = images.exif_rotated_jpeg(orientation)
+    stored = (120, 200)  # height, width as saved
+    # Orientations 5-8 swap the axes; 1-4 keep them.
+    expected = stored[::-1] if orientation >= 5 else stored
+    assert decode(data).shape[:2] == expected
+
+
+@pytest.mark.parametrize(("width", "height"), [(100_000, 1), (1, 100_000)])
+def test_one_by_a_hundred_thousand_is_refused_by_its_side(images, width, height):
+    data = images.strip_png(width, height)
+    assert len(data) < 1_000  # a tiny, valid file
+    with pytest.raises(ImageTooLarge, match="side"):
+        decode(data)
+
+
+def test_a_long_strip_within_the_side_cap_decodes(images):
+    assert decode(images.strip_png(20_000, 1)).shape == (1, 20_000)
+
+
+def test_a_real_png_bomb_is_refused_from_its_header(images, monkeypatch):
+    data = images.png_bomb(8_000)  # 64 MB of pixels in ~60 kB
+    assert len(data) < 100_000
+    # Refused before a single pixel is decoded: loading would fail this test.
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded a bomb"))
+    with pytest.raises(ImageTooLarge, match="pixels"):
+        decode(data)
+
+
+def _claim_size(data: bytes, fmt: str, width: int, height: int) -> bytes:
+    """The same file with its header claiming width x height (the pixel data left as it was)."""
+    buf = bytearray(data)
+    if fmt == "JPEG":
+        sof = buf.index(b"\xff\xc0")  # baseline start-of-frame: length(2) precision(1) height(2) width(2)
+        struct.pack_into(">HH", buf, sof + 5, height, width)
+    elif fmt == "GIF":
+        struct.pack_into("<HH", buf, 6, width, height)  # the logical screen
+    elif fmt == "BMP":
+        struct.pack_into("<ii", buf, 18, width, height)
+    elif fmt == "TIFF":
+        (ifd,) = struct.unpack_from("<I", buf, 4)
+        (count,) = struct.unpack_from("<H", buf, ifd)
+        for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
+            tag, kind = struct.unpack_from("<HH", buf, entry)
+            if tag in (256, 257):  # ImageWidth, ImageLength
+                struct.pack_into("<H" if kind == 3 else "<I", buf, entry + 8, width if tag == 256 else height)
+    elif fmt == "WEBP":
+        vp8l = buf.index(b"VP8L") + 8  # chunk data: 0x2f, then 14 bits width-1, 14 bits height-1
+        (old,) = struct.unpack_from("<I", buf, vp8l + 1)
+        bits = (width - 1) | (height - 1) << 14 | (old & ~((1 << 28) - 1))
+        struct.pack_into("<I", buf, vp8l + 1, bits)
+    return bytes(buf)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "params"),
+    [("JPEG", {}), ("GIF", {}), ("BMP", {}), ("TIFF", {}), ("WEBP", {"lossless": True})],
+)
+def test_size_caps_come_from_the_header_of_every_format(images, fmt, params, monkeypatch):
+    # 9000² = 81 M pixels: over the 40 M cap, under Pillow's own bomb guard, so our check answers.
+    small = images.encode(images.draw_letter("T", size=(32, 32)), fmt, **params)
+    data = _claim_size(small, fmt, 9_000, 9_000)
+    assert Image.open(io.BytesIO(data)).size == (9_000, 9_000)
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded past the cap"))
+    with pytest.raises(ImageTooLarge, match="pixels"):
+        decode(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+        b"%PDF-1.7\n",
+        b"<html><body>hi</body></html>",
+        b"\x00" * 64,
+        b"\x89PNG\r\n\x1a\n",  # a signature and nothing else
+        b"\xff\xd8\xff",  # a JPEG marker and nothing else
+        b"RIFF\x00\x00\x00\x00WAVEfmt ",  # RIFF, but audio
+        b"BM",
+    ],
+    ids=["svg", "pdf", "html", "zeros", "png-signature-only", "jpeg-marker-only", "riff-wave", "bm-only"],
+)
+def test_other_files_and_bare_signatures_are_unsupported(data):
+    with pytest.raises(UnsupportedImage):
+        decode(data)

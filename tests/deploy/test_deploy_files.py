@@ -299,7 +299,14 @@ def test_ci_runs_on_pull_requests_and_pushes_and_can_be_called() -> None:
 def test_ci_lints_type_checks_tests_builds_and_smoke_tests() -> None:
     workflow = load_yaml(WORKFLOWS / "ci.yml")
     runs = "\n".join(str(step.get("run", "")) for step in all_steps(workflow))
-    for command in ("ruff check", "ruff format --check", "mypy app", "make test", "docker build"):
+    for command in (
+        "ruff check",
+        "ruff format --check",
+        "mypy app",
+        "pip-audit",
+        "make test",
+        "docker build",
+    ):
         assert command in runs, command
     assert "docker compose" in runs and "up" in runs
     assert "/predict/letter" in runs and "tests/data/A_photo.jpg" in runs

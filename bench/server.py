@@ -1,0 +1,79 @@
+"""The real service (`python -m app`: uvicorn, JSON logs) on a free loopback port, for proofs and tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def stop(self, timeout_s: float = 60) -> int:
+        """SIGTERM (what Docker and Kubernetes send), then wait for the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout_s)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"the server at {url} was not ready within {timeout_s} s")
+
+
+@contextmanager
+def running_server(
+    model_dir: Path,
+    log_path: Path,
+    settings: Mapping[str, object] | None = None,
+    ready_timeout_s: float = 120,
+) -> Iterator[Server]:
+    """Start `python -m app` on 127.0.0.1 with `HWR_<NAME>` for each setting; stop it on exit."""
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("HWR_")}
+    env |= {f"HWR_{name.upper()}": str(value) for name, value in (settings or {}).items()}
+    env |= {"HWR_HOST": "127.0.0.1", "HWR_PORT": str(port), "HWR_MODEL_DIR": str(model_dir)}
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=env, stdout=log, stderr=log)
+    server = Server(process, url, log_path)
+    try:
+        wait_until_ready(url, process, ready_timeout_s)
+        yield server
+    finally:
+        try:
+            server.stop(timeout_s=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,158 @@
+"""Admission (503 + Retry-After instead of an unbounded queue), the worker cap, and request deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import app.routers.predict as predict_module
+from app.config import Settings
+from app.main import create_app
+
+WAIT = 10  # seconds a test waits for something that should happen at once; never reached when green
+
+
+@pytest.fixture
+def gated_preprocess(monkeypatch):
+    """Preprocessing that signals `entered` and then waits for `release` (or `delay` seconds)."""
+
+    class Gate:
+        entered = threading.Event()
+        release = threading.Event()
+        delay: float | None = None
+        active = 0
+        most_active = 0
+        lock = threading.Lock()
+
+    real = predict_module.preprocess
+
+    def gated(image, config):
+        with Gate.lock:
+            Gate.active += 1
+            Gate.most_active = max(Gate.most_active, Gate.active)
+        Gate.entered.set()
+        try:
+            if Gate.delay is not None:
+                time.sleep(Gate.delay)
+            else:
+                assert Gate.release.wait(WAIT)
+            return real(image, config)
+        finally:
+            with Gate.lock:
+                Gate.active -= 1
+
+    monkeypatch.setattr(predict_module, "preprocess", gated)
+    return Gate
+
+
+def post(client, data: bytes):
+    return client.post("/predict/letter", files={"file": ("a.png", data)})
+
+
+def test_over_the_in_flight_limit_is_refused_at_once(make_client, model_dir, letter_png, gated_preprocess):
+    client = make_client(model_dir, max_concurrency=1, max_queue=0, retry_after_s=3)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post, client, letter_png)
+        assert gated_preprocess.entered.wait(WAIT)
+        started = time.perf_counter()
+        refused = post(client, letter_png)
+        assert time.perf_counter() - started < 2  # answered at once, not queued
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "3"
+        assert refused.json()["error"]["code"] == "overloaded"
+        assert client.get("/health/ready").status_code == 200  # operations are never limited
+        gated_preprocess.release.set()
+        assert first.result(WAIT).status_code == 200
+    assert post(client, letter_png).status_code == 200  # the slot was given back
+
+
+def test_queued_requests_wait_for_one_of_the_workers(make_client, model_dir, letter_png, gated_preprocess):
+    gated_preprocess.delay = 0.4  # long enough for the first two to overlap on a busy machine
+    client = make_client(model_dir, max_concurrency=2, max_queue=4)
+    with ThreadPoolExecutor(6) as pool:
+        statuses = [
+            f.result(WAIT).status_code for f in [pool.submit(post, client, letter_png) for _ in range(6)]
+        ]
+    assert statuses == [200] * 6  # 6 = 2 workers + 4 queued: nobody refused
+    assert gated_preprocess.most_active == 2  # never more than max_concurrency at once
+
+
+def test_metrics_count_the_refusals(make_client, model_dir, letter_png, gated_preprocess):
+    client = make_client(model_dir, max_concurrency=1, max_queue=0)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post, client, letter_png)
+        assert gated_preprocess.entered.wait(WAIT)
+        post(client, letter_png)
+        gated_preprocess.release.set()
+        first.result(WAIT)
+    assert 'hwr_requests_total{status="503",task="letter"} 1.0' in client.get("/metrics").text
+
+
+def test_work_past_the_deadline_is_finished_and_keeps_its_slot(
+    make_client, model_dir, letter_png, gated_preprocess
+):
+    client = make_client(model_dir, max_concurrency=1, max_queue=0, request_timeout_s=0.2)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(post, client, letter_png)
+        assert gated_preprocess.entered.wait(WAIT)
+        time.sleep(0.4)  # past the deadline; the worker thread is still busy
+        # The running work still holds its admission slot, so the service cannot pile up work.
+        assert post(client, letter_png).json()["error"]["code"] == "overloaded"
+        gated_preprocess.release.set()
+        response = slow.result(WAIT)
+    # A thread cannot be interrupted: its answer is sent whole, late, rather than thrown away.
+    assert response.status_code == 200 and response.json()["predictions"]
+
+
+def test_waiting_for_a_worker_counts_against_the_deadline(
+    make_client, model_dir, letter_png, gated_preprocess
+):
+    client = make_client(model_dir, max_concurrency=1, max_queue=1, request_timeout_s=0.5)
+    with ThreadPoolExecutor(1) as pool:
+        busy = pool.submit(post, client, letter_png)
+        assert gated_preprocess.entered.wait(WAIT)
+        started = time.perf_counter()
+        waiting = post(client, letter_png)
+        assert time.perf_counter() - started < 2  # cancelled at its deadline, not when the worker frees
+        gated_preprocess.release.set()
+        busy.result(WAIT)
+    assert waiting.status_code == 503 and waiting.json()["error"]["code"] == "timeout"
+    assert waiting.headers["retry-after"] == "1"
+
+
+def test_a_stalled_upload_times_out_with_408(model_dir):
+    app = create_app(Settings(model_dir=model_dir, request_timeout_s=0.2))
+    head = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n\x89PNG'
+    sent, calls = [], []
+
+    async def receive():
+        calls.append(1)
+        if len(calls) == 1:
+            return {"type": "http.request", "body": head, "more_body": True}
+        await asyncio.Event().wait()  # the client stalls mid-upload
+        raise AssertionError("unreachable")
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/predict/letter", "raw_path": b"/predict/letter", "root_path": "",
+        "query_string": b"", "client": ("test", 1), "server": ("test", 80),
+        "headers": [(b"content-type", b"multipart/form-data; boundary=x")],
+    }  # fmt: skip
+    started = time.perf_counter()
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), WAIT))
+    assert time.perf_counter() - started < 2
+    assert sent[0]["status"] == 408 and b"request_timeout" in sent[1]["body"]
+
+
+@pytest.mark.parametrize(
+    "bad", [{"max_concurrency": 0}, {"max_queue": -1}, {"retry_after_s": 0}, {"request_timeout_s": 0}]
+)
+def test_invalid_limits_fail_at_start(bad):
+    with pytest.raises(ValueError):
+        Settings(**bad)

@@ -1,0 +1,64 @@
+"""Property-based API fuzzing from the OpenAPI schema (schemathesis): small and deterministic here,
+`bench/schema_fuzz.py` runs the full one against the real server. Both use bench/schemathesis.toml.
+
+Every operation, with inputs the schema allows (positive) and inputs it forbids (negative): no
+5xx, and every answer conforms to the documented statuses, content types, headers and bodies.
+Driven by hypothesis directly (`derandomize=True`: the same examples every run).
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.config import SchemathesisConfig
+
+from app.config import Settings
+from app.main import create_app
+from bench.server import REPO
+
+EXAMPLES_PER_OPERATION = 25
+PREDICT = "POST /predict/{task}"
+
+
+@pytest.fixture(scope="module")
+def operations(model_dir):
+    config = SchemathesisConfig.from_path(REPO / "bench" / "schemathesis.toml")
+    app = create_app(Settings(model_dir=model_dir))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
+    return {f"{op.method.upper()} {op.path}": op for op in (r.ok() for r in schema.get_all_operations())}
+
+
+def test_every_operation_is_covered(operations):
+    assert set(operations) == {
+        PREDICT,
+        "GET /models",
+        "GET /health/live",
+        "GET /health/ready",
+        "GET /metrics",
+    }
+
+
+@pytest.mark.parametrize(
+    ("mode", "names"),
+    # Only an operation with inputs can be sent inputs that break its schema.
+    [(GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, [PREDICT])],
+    ids=["positive", "negative"],
+)
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow, on the garbage it is fed
+def test_no_generated_request_gets_a_5xx_or_an_undocumented_answer(operations, mode, names):
+    for name in names or operations:
+
+        @given(case=operations[name].as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: schemathesis.Case) -> None:
+            case.call_and_validate()
+
+        check()

@@ -1,0 +1,100 @@
+"""The real server (`python -m app`, uvicorn) in a subprocess on 127.0.0.1: JSON logs, headers,
+a short version of `bench/load_test.py`, and graceful shutdown with a request in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bench.load_test import run_load, sample_uploads
+from bench.server import Server, running_server
+
+
+@pytest.fixture(scope="module")
+def two_task_models(tmp_path_factory, model_writer) -> Path:
+    root = tmp_path_factory.mktemp("served")
+    model_writer(root, name="letters", task="letter")
+    model_writer(root, name="digits", task="digit", heads=[("digit", "digit_logits", list("0123456789"))])
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(two_task_models, tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("logs") / "server.log"
+    with running_server(two_task_models, log_path) as server:
+        yield server
+
+
+def test_a_short_bounded_load_has_no_failures(server: Server):
+    result = asyncio.run(run_load(server.url, sample_uploads(), duration_s=2.0, concurrency=4))
+    assert result.failed == 0, result.statuses
+    assert result.requests > 0 and result.p99_ms >= result.p50_ms > 0
+
+
+def test_responses_carry_an_id_and_no_server_banner(server: Server, letter_png):
+    boundary = "hwrtestboundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'.encode()
+        + letter_png
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"{server.url}/predict/letter",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "X-Request-ID": "srv-1"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+        assert response.headers["X-Request-ID"] == "srv-1"
+        assert response.headers.get("Server") is None
+
+
+def test_the_log_is_json_lines_with_request_ids(server: Server):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and '"srv-1"' not in server.log_path.read_text():
+        time.sleep(0.1)
+    lines = [json.loads(line) for line in server.log_path.read_text().splitlines() if line.strip()]
+    assert any(line["logger"].startswith("uvicorn") for line in lines)  # uvicorn's own lines too
+    [access] = [line for line in lines if line.get("request_id") == "srv-1"]
+    assert (access["logger"], access["path"], access["status"]) == ("app.access", "/predict/letter", 200)
+
+
+def test_sigterm_lets_the_request_in_flight_finish(two_task_models, tmp_path, letter_png):
+    boundary = "hwrshutdown"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'.encode()
+        + letter_png
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    head = (
+        "POST /predict/letter HTTP/1.1\r\nHost: test\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with running_server(two_task_models, tmp_path / "server.log") as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+            client.sendall(head + body[:100])  # the upload has begun…
+            time.sleep(1.0)  # …and the server is waiting for the rest
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            assert server.process.poll() is None, "exited with a request in flight"
+            with pytest.raises(OSError):  # no longer accepting new connections
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            client.sendall(body[100:])
+            response = b""
+            while chunk := client.recv(65536):
+                response += chunk
+        assert response.startswith(b"HTTP/1.1 200"), response[:200]
+        assert b'"predictions"' in response
+        # uvicorn re-raises the signal it caught once it is done: a clean exit "by SIGTERM".
+        assert server.process.wait(30) in (0, -signal.SIGTERM)
+    events = [json.loads(line)["message"] for line in server.log_path.read_text().splitlines()]
+    finished = events.index("POST /predict/letter 200")
+    assert events.index("Shutting down") < finished < events.index("Application shutdown complete.")
