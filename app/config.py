@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     default_k: int = Field(default=5, ge=1)
     # k is also capped per request by the number of labels of the model's first head.
     max_k: int = Field(default=50, ge=1)
+    # Files per `POST /predict/{task}/batch` (the byte cap applies to the whole request).
+    max_batch_files: int = Field(default=32, ge=1)
     # 0 leaves ONNX Runtime's own default (one thread per physical core).
     ort_intra_op_threads: int = Field(default=0, ge=0)
     # Predictions computed at once (decode → inference, each in a worker thread), and predict

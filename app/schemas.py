@@ -58,6 +58,21 @@ class PredictResponse(BaseModel):
     timing_ms: Timing
 
 
+class BatchError(ErrorDetail):
+    status: int = Field(description="The HTTP status this file alone would have been answered with.")
+
+
+class BatchItem(BaseModel):
+    filename: str | None = Field(default=None, description="The part's file name, as sent.")
+    result: PredictResponse | None = Field(default=None, description="The answer, when the file was usable.")
+    error: BatchError | None = Field(default=None, description="Why not, otherwise.")
+
+
+class BatchResponse(BaseModel):
+    task: str
+    results: list[BatchItem] = Field(description="One item per uploaded file, in upload order.")
+
+
 class LiveResponse(BaseModel):
     status: Literal["alive"] = "alive"
 

@@ -13,14 +13,23 @@ from anyio import to_thread
 from fastapi import APIRouter, File, Path, Query, UploadFile
 
 from app.config import Settings
-from app.errors import InvalidParameter, NoInk
+from app.errors import InvalidParameter, NoInk, ServiceError
 from app.manifest import Head, Manifest
 from app.metrics import Metrics
 from app.postprocessing import compose_top_k, head_probabilities, rank_heads, top_k_indexed
 from app.preprocessing import NoInkError, preprocess
 from app.registry import LoadedModel
 from app.routers import MetricsDep, RegistryDep, SettingsDep, WorkersDep, error_responses
-from app.schemas import ComponentPrediction, ModelRef, Prediction, PredictResponse, Timing
+from app.schemas import (
+    BatchError,
+    BatchItem,
+    BatchResponse,
+    ComponentPrediction,
+    ModelRef,
+    Prediction,
+    PredictResponse,
+    Timing,
+)
 from app.timeouts import lift_deadline
 from app.validation import SUPPORTED_FORMATS, decode_image, read_capped
 
@@ -82,32 +91,99 @@ async def predict(
         return await to_thread.run_sync(partial(run_prediction, model, file.file, settings, metrics, k))
 
 
-def run_prediction(
-    model: LoadedModel, upload: BinaryIO, settings: Settings, metrics: Metrics, k: int
-) -> PredictResponse:
-    """Blocking: the uploaded file → the response, timed per stage."""
-    stopwatch = Stopwatch()
-    manifest = model.manifest
-    data = read_capped(upload, settings.max_upload_bytes)
+@router.post(
+    "/predict/{task}/batch",
+    response_model=BatchResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(400, 401, 404, 408, 413, 422, 503),
+    summary="Classify several images in one request",
+)
+async def predict_batch(
+    task: Annotated[str, Path(description="The model's task, e.g. `letter` (see `GET /models`).")],
+    files: Annotated[
+        list[UploadFile], File(description="The images, one form part each (repeat the field `files`).")
+    ],
+    registry: RegistryDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    workers: WorkersDep,
+    k: Annotated[int | None, Query(ge=1, description="How many labels per file (as for one file).")] = None,
+) -> BatchResponse:
+    """One result or one error per file, in upload order; the usable files share one model call.
+    A file's error (e.g. `no_ink`) never fails the others; the request fails only as a whole
+    (unknown task, too many files, over the byte cap)."""
+    model = registry.get(task)
+    k = resolve_k(k, settings, model.manifest)
+    if len(files) > settings.max_batch_files:
+        raise InvalidParameter(f"at most {settings.max_batch_files} files per batch, got {len(files)}")
+    uploads = [(f.filename, f.file) for f in files]
+    async with workers:
+        lift_deadline()
+        return await to_thread.run_sync(partial(run_batch, model, uploads, settings, metrics, k))
 
+
+def prepare(upload: BinaryIO, manifest: Manifest, settings: Settings, stopwatch: Stopwatch) -> np.ndarray:
+    """Blocking: the uploaded file → the model's input (1×S×S), decode and preprocess timed."""
+    data = read_capped(upload, settings.max_upload_bytes)
     with stopwatch.stage("decode"):
         image = decode_image(data, max_pixels=settings.max_pixels, max_side=settings.max_side)
     with stopwatch.stage("preprocess"):
         try:
             # The model's own recorded parameters: exactly what it was trained on.
-            x = preprocess(image, manifest.preprocessing)
+            return preprocess(image, manifest.preprocessing)
         except NoInkError as exc:
             raise NoInk(str(exc)) from exc
+
+
+def run_prediction(
+    model: LoadedModel, upload: BinaryIO, settings: Settings, metrics: Metrics, k: int
+) -> PredictResponse:
+    """Blocking: the uploaded file → the response, timed per stage."""
+    stopwatch = Stopwatch()
+    x = prepare(upload, model.manifest, settings, stopwatch)
     with stopwatch.stage("inference"):
         logits = model.classifier.predict(x[None])
-    # The manifest alone decides how the heads become the answer.
+    return answer(model, logits, k, stopwatch.finish(), metrics)
+
+
+def run_batch(
+    model: LoadedModel,
+    uploads: list[tuple[str | None, BinaryIO]],
+    settings: Settings,
+    metrics: Metrics,
+    k: int,
+) -> BatchResponse:
+    """Blocking: each file prepared on its own (its error kept), then one model call for all."""
+    items = [BatchItem(filename=name) for name, _ in uploads]
+    prepared: list[tuple[int, np.ndarray, Stopwatch]] = []
+    for i, (_, upload) in enumerate(uploads):
+        stopwatch = Stopwatch()
+        try:
+            prepared.append((i, prepare(upload, model.manifest, settings, stopwatch), stopwatch))
+        except ServiceError as exc:
+            items[i].error = BatchError(code=exc.code, message=exc.message, status=exc.status_code)
+    if prepared:
+        started = time.perf_counter()
+        logits = model.classifier.predict(np.stack([x for _, x, _ in prepared]))
+        inference = time.perf_counter() - started  # shared: each file reports the batch's call
+        for row, (i, _, stopwatch) in enumerate(prepared):
+            stopwatch.seconds["inference"] = inference
+            own = {head: value[row : row + 1] for head, value in logits.items()}
+            items[i].result = answer(model, own, k, stopwatch.finish(), metrics)
+    return BatchResponse(task=model.manifest.task, results=items)
+
+
+def answer(
+    model: LoadedModel, logits: dict[str, np.ndarray], k: int, seconds: dict[str, float], metrics: Metrics
+) -> PredictResponse:
+    """One image's logits (1×labels per head) → its response; the manifest alone decides how."""
+    manifest = model.manifest
     if manifest.composition is None:
         predictions, heads = ranked(logits, manifest.heads, k)
         components = None
     else:
         predictions, components = composed(logits, manifest.heads, manifest.composition, k)
         heads = None
-    seconds = stopwatch.finish()
     metrics.observe_stages(manifest.task, seconds)
 
     return PredictResponse(

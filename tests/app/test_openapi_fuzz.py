@@ -20,6 +20,7 @@ from bench.server import REPO
 
 EXAMPLES_PER_OPERATION = 25
 PREDICT = "POST /predict/{task}"
+BATCH = "POST /predict/{task}/batch"
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,7 @@ def operations(model_dir):
 def test_every_operation_is_covered(operations):
     assert set(operations) == {
         PREDICT,
+        BATCH,
         "GET /models",
         "GET /health/live",
         "GET /health/ready",
@@ -43,7 +45,7 @@ def test_every_operation_is_covered(operations):
 @pytest.mark.parametrize(
     ("mode", "names"),
     # Only an operation with inputs can be sent inputs that break its schema.
-    [(GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, [PREDICT])],
+    [(GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, [PREDICT, BATCH])],
     ids=["positive", "negative"],
 )
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow, on the garbage it is fed

@@ -1,0 +1,67 @@
+"""`POST /predict/{task}/batch`: one result or one error per file, in order, one model call."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def blank_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def post_batch(client, parts: list[tuple[str, bytes]], task: str = "letter", **params):
+    files = [("files", (name, data, "image/png")) for name, data in parts]
+    return client.post(f"/predict/{task}/batch", files=files, params=params)
+
+
+def test_each_file_gets_its_result_or_its_error_in_order(client, letter_png, letter_jpeg):
+    parts = [
+        ("a.png", letter_png),
+        ("notes.png", b"not an image"),
+        ("blank.png", blank_png()),
+        ("b.jpg", letter_jpeg),
+    ]
+    response = post_batch(client, parts, k=3)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["task"] == "letter"
+    assert [item["filename"] for item in body["results"]] == [name for name, _ in parts]
+    first, text, blank, last = body["results"]
+    assert "error" not in first and "error" not in last
+    assert text["error"]["status"] == 415 and text["error"]["code"] == "unsupported_image"
+    assert blank["error"]["status"] == 422 and blank["error"]["code"] == "no_ink"
+    assert "result" not in text and "result" not in blank
+
+    # The same answer as the single-file endpoint, probabilities included.
+    single = client.post(
+        "/predict/letter", files={"file": ("a.png", letter_png, "image/png")}, params={"k": 3}
+    )
+    expected = single.json()["predictions"]
+    got = first["result"]["predictions"]
+    assert [p["label"] for p in got] == [p["label"] for p in expected]
+    np.testing.assert_allclose(
+        [p["probability"] for p in got], [p["probability"] for p in expected], rtol=1e-5
+    )
+    assert len(last["result"]["predictions"]) == 3
+
+
+def test_no_usable_file_is_still_a_200_with_every_error(client):
+    response = post_batch(client, [("x.png", b""), ("y.png", blank_png())])
+    assert response.status_code == 200
+    assert [item["error"]["code"] for item in response.json()["results"]] == ["empty_file", "no_ink"]
+
+
+def test_request_level_errors(make_client, model_dir, letter_png):
+    client = make_client(model_dir, max_batch_files=2)
+    response = post_batch(client, [("a.png", letter_png)] * 3)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_parameter"
+    assert "at most 2 files" in response.json()["error"]["message"]
+    response = post_batch(client, [("a.png", letter_png)], task="klingon")
+    assert response.status_code == 404
+    response = client.post("/predict/letter/batch")
+    assert response.status_code == 422  # no files at all
