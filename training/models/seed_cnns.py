@@ -21,6 +21,19 @@ def _flat_side(input_size: int) -> int:
     return side
 
 
+def conv_pool_stages(first: int, second: int) -> list[nn.Module]:
+    """The seeds' two stages: conv 5×5 → ReLU → max-pool 2, twice, then flatten."""
+    return [
+        nn.Conv2d(1, first, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(first, second, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+    ]
+
+
 class SimpleCNN(nn.Module):
     """conv(1,16,5)-pool-conv(16,32,5)-pool-fc(32·4·4,128)-heads."""
 
@@ -28,13 +41,7 @@ class SimpleCNN(nn.Module):
         super().__init__()
         side = _flat_side(input_size)
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 5),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 5),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
+            *conv_pool_stages(16, 32),
             nn.Linear(32 * side * side, 128),
             nn.ReLU(),
         )
@@ -51,13 +58,7 @@ class LeNet5(nn.Module):
         super().__init__()
         side = _flat_side(input_size)
         self.features = nn.Sequential(
-            nn.Conv2d(1, 6, 5),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
+            *conv_pool_stages(6, 16),
             nn.Linear(16 * side * side, 120),
             nn.ReLU(),
             nn.Linear(120, 84),
