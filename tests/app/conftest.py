@@ -123,6 +123,17 @@ def write_model(
     return TinyModel(directory=directory, manifest=manifest, weights=weights)
 
 
+def predict_scope() -> dict[str, Any]:
+    """A raw ASGI scope for a multipart `POST /predict/letter`, for tests that drive `receive` and
+    `send` by hand (a stalled or endless upload that a test client cannot send)."""
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/predict/letter", "raw_path": b"/predict/letter", "root_path": "",
+        "query_string": b"", "client": ("test", 1), "server": ("test", 80),
+        "headers": [(b"content-type", b"multipart/form-data; boundary=x")],
+    }  # fmt: skip
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings come from the test, never from HWR_* variables of the shell that runs it."""

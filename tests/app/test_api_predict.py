@@ -13,6 +13,7 @@ from app.main import create_app
 from app.postprocessing import softmax
 from app.preprocessing import preprocess
 from app.validation import decode_image
+from tests.app.conftest import predict_scope
 
 
 def post(client, data: bytes, task: str = "letter", filename: str = "upload.png", **params):
@@ -161,12 +162,7 @@ def test_streamed_body_stops_being_read_at_the_cap(model_dir):
     async def send(message):
         sent.append(message)
 
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/predict/letter", "raw_path": b"/predict/letter", "root_path": "",
-        "query_string": b"", "headers": [(k.encode(), v.encode()) for k, v in MULTIPART_TYPE.items()],
-        "client": ("test", 1), "server": ("test", 80),
-    }  # fmt: skip
+    scope = predict_scope()
     asyncio.run(app(scope, receive, send))
     starts = [m for m in sent if m["type"] == "http.response.start"]
     assert [m["status"] for m in starts] == [413]

@@ -9,6 +9,7 @@ import pytest
 from app.auth import token_matches
 from app.config import Settings
 from app.main import create_app
+from tests.app.conftest import predict_scope
 
 TOKEN = "s3cret-token-0123456789"
 
@@ -72,12 +73,7 @@ def test_an_unauthenticated_body_is_never_read(model_dir):
     async def send(message):
         sent.append(message)
 
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/predict/letter", "raw_path": b"/predict/letter", "root_path": "",
-        "query_string": b"", "client": ("test", 1), "server": ("test", 80),
-        "headers": [(b"content-type", b"multipart/form-data; boundary=x")],
-    }  # fmt: skip
+    scope = predict_scope()
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 401 and received == []
 

@@ -12,6 +12,7 @@ import pytest
 import app.routers.predict as predict_module
 from app.config import Settings
 from app.main import create_app
+from tests.app.conftest import predict_scope
 
 WAIT = 10  # seconds a test waits for something that should happen at once; never reached when green
 
@@ -138,12 +139,7 @@ def test_a_stalled_upload_times_out_with_408(model_dir):
     async def send(message):
         sent.append(message)
 
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/predict/letter", "raw_path": b"/predict/letter", "root_path": "",
-        "query_string": b"", "client": ("test", 1), "server": ("test", 80),
-        "headers": [(b"content-type", b"multipart/form-data; boundary=x")],
-    }  # fmt: skip
+    scope = predict_scope()
     started = time.perf_counter()
     asyncio.run(asyncio.wait_for(app(scope, receive, send), WAIT))
     assert time.perf_counter() - started < 2
