@@ -94,8 +94,11 @@ def macro_recall(logits: np.ndarray, target: np.ndarray) -> float:
     return float(np.mean(recalls))
 
 
-def classification_metrics(logits: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, float]:
-    """Top-1, top-5 and macro recall per head, over the samples that know the head (target ≥ 0)."""
+def classification_metrics(
+    logits: dict[str, np.ndarray], targets: dict[str, np.ndarray], weights: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Top-1, top-5 and macro recall per head, over the samples that know the head (target ≥ 0),
+    and "score": weighted_score with the head weights."""
     metrics: dict[str, float] = {}
     for head, value in logits.items():
         known = targets[head] >= 0
@@ -105,7 +108,7 @@ def classification_metrics(logits: dict[str, np.ndarray], targets: dict[str, np.
         metrics[f"{head}_top1"] = topk_accuracy(value, target, 1)
         metrics[f"{head}_top5"] = topk_accuracy(value, target, 5)
         metrics[f"{head}_macro_recall"] = macro_recall(value, target)
-    return metrics
+    return metrics | {"score": weighted_score(metrics, weights or {})}
 
 
 def weighted_score(metrics: dict[str, float], weights: dict[str, float]) -> float:
@@ -122,6 +125,5 @@ def weighted_score(metrics: dict[str, float], weights: dict[str, float]) -> floa
 def evaluate(
     model: nn.Module, loader: DataLoader, hardware: Hardware, weights: dict[str, float] | None = None
 ) -> dict[str, float]:
-    """classification_metrics plus "score" (weighted_score with the head weights)."""
-    metrics = classification_metrics(*predict(model, loader, hardware))
-    return metrics | {"score": weighted_score(metrics, weights or {})}
+    """classification_metrics of the model over the loader."""
+    return classification_metrics(*predict(model, loader, hardware), weights)

@@ -19,7 +19,7 @@ from app.preprocessing import NoInkError, normalise, render_canvas
 from training.config import config_from_dict
 from training.data.datasets import CanvasDataset
 from training.data.tasks import Split
-from training.engine import classification_metrics, weighted_score
+from training.engine import classification_metrics
 from training.export import onnx_logits
 from training.photo_like import simulated_photo
 from training.train import load_data
@@ -30,13 +30,11 @@ JPEG_QUALITY = 85
 def score(
     session: ort.InferenceSession, manifest: Manifest, canvases: np.ndarray, targets: dict
 ) -> dict[str, float]:
-    """classification_metrics plus "score", weighted by the run's head weights."""
+    """classification_metrics (with the run's head weights) and, for graphemes, whole-grapheme top-1."""
     x = normalise(canvases, manifest.preprocessing)
     outputs = {head.name: head.output for head in manifest.heads}
     logits = onnx_logits(session, x, manifest.input.name, outputs)
-    metrics = classification_metrics(logits, targets)
-    weights = manifest.training.config.get("head_weights") or {}
-    metrics["score"] = weighted_score(metrics, weights)
+    metrics = classification_metrics(logits, targets, manifest.training.config.get("head_weights"))
     if manifest.composition == "bengali_grapheme":
         metrics["grapheme_top1"] = whole_grapheme_accuracy(manifest, logits, targets)
     return metrics

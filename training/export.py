@@ -16,7 +16,7 @@ from app.preprocessing import normalise
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.config import REPO_ROOT, config_from_dict
 from training.data.datasets import CanvasDataset
-from training.engine import classification_metrics, weighted_score
+from training.engine import classification_metrics
 from training.train import load_data
 
 INPUT_NAME = "image"
@@ -108,8 +108,7 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Man
         if split_name == "val":
             check_parity(model, x[:512], {h: v[:512] for h, v in ort_logits.items()})
         targets = {h: t.numpy() for h, t in dataset.targets.items()}
-        found = classification_metrics(ort_logits, targets)
-        found["score"] = weighted_score(found, cfg.head_weights)
+        found = classification_metrics(ort_logits, targets, cfg.head_weights)
         metrics |= {f"{split_name}_{k}": round(v, 5) for k, v in found.items()}
         metrics[f"{split_name}_samples"] = len(dataset)
 
