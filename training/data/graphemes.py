@@ -254,27 +254,16 @@ def build_grapheme_task(
     font_paths = find_fonts(root=font_root)
     workers = workers if workers is not None else os.cpu_count() or 1
 
-    def rendered_with(fonts: tuple[str, ...], n: int) -> Split:
+    def rendered_with(graphemes: tuple[Grapheme, ...], fonts: tuple[str, ...], n: int) -> Split:
         return synthetic_split(
-            listed.graphemes, fonts, n, seed=seed, font_paths=font_paths, cache_dir=cache_dir, workers=workers
+            graphemes, fonts, n, seed=seed, font_paths=font_paths, cache_dir=cache_dir, workers=workers
         )
 
-    synthetic = rendered_with(TRAIN_FONTS, variants)
+    synthetic = rendered_with(listed.graphemes, TRAIN_FONTS, variants)
     combinations = sign_combinations(class_map, listed.graphemes) if combination_variants else ()
     if combinations:
-        synthetic = concat(
-            synthetic,
-            synthetic_split(
-                combinations,
-                TRAIN_FONTS,
-                combination_variants,
-                seed=seed,
-                font_paths=font_paths,
-                cache_dir=cache_dir,
-                workers=workers,
-            ),
-        )
-    val = rendered_with(VALIDATION_FONTS, val_variants)
+        synthetic = concat(synthetic, rendered_with(combinations, TRAIN_FONTS, combination_variants))
+    val = rendered_with(listed.graphemes, VALIDATION_FONTS, val_variants)
     cmater = load_cmaterdb_basic(data_dir, "train", class_map)
     padded = pad_to(cmater.images, RENDER_SIZE)
     real = root_only_split(np.tile(padded, (real_repeats, 1, 1)), np.tile(cmater.roots, real_repeats))
