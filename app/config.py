@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     max_k: int = Field(default=50, ge=1)
     # Files per `POST /predict/{task}/batch` (the byte cap applies to the whole request).
     max_batch_files: int = Field(default=32, ge=1)
+    # Dynamic micro-batching of concurrent single predictions (app/batching.py): at most this many
+    # inputs per model call (1 turns it off), held at most this long for more to arrive while
+    # other requests are still preparing theirs.
+    batch_max_size: int = Field(default=8, ge=1)
+    batch_max_wait_ms: float = Field(default=2.0, ge=0)
     # 0 leaves ONNX Runtime's own default (one thread per physical core).
     ort_intra_op_threads: int = Field(default=0, ge=0)
     # Predictions computed at once (decode → inference, each in a worker thread), and predict

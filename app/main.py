@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.admission import AdmissionMiddleware
 from app.asgi import error_response
 from app.auth import BearerAuthMiddleware, bearer_scheme
+from app.batching import DynamicBatcher
 from app.body_limit import BodySizeLimitMiddleware
 from app.config import Settings
 from app.errors import HTTP_STATUS_CODES, ServiceError, error_body
@@ -27,7 +28,7 @@ from app.logs import request_id_var, stamp_request_ids
 from app.metrics import Metrics, RequestCounterMiddleware
 from app.registry import ModelRegistry, load_models
 from app.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
-from app.routers import health, models, predict
+from app.routers import health, models, predict, ui
 from app.timeouts import RequestTimeoutMiddleware
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Once per process, never per request and never at import.
         app.state.registry = load_models(settings.model_dir, settings.ort_intra_op_threads)
+        app.state.batchers = start_batchers(app.state.registry, settings, app.state.metrics)
         yield
+        for batcher in app.state.batchers.values():
+            await batcher.close()
+        app.state.batchers = {}
         app.state.registry = ModelRegistry()
 
     app = FastAPI(
@@ -56,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.workers = CapacityLimiter(settings.max_concurrency)
     # Not ready until the lifespan has loaded the models.
     app.state.registry = ModelRegistry()
+    app.state.batchers = {}
 
     install_middleware(app, settings)
     install_exception_handlers(app)
@@ -64,7 +70,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.router, dependencies=auth)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(ui.router)
+    app.mount(ui.STATIC_PATH, ui.static_files(), name="static")
     return app
+
+
+def start_batchers(
+    registry: ModelRegistry, settings: Settings, metrics: Metrics
+) -> dict[str, DynamicBatcher]:
+    """One running dynamic batcher per loaded model; none when `batch_max_size` is 1 (off)."""
+    if settings.batch_max_size == 1:
+        return {}
+    batchers = {}
+    for task, model in registry.models.items():
+        batcher = DynamicBatcher(
+            model.classifier.predict,
+            max_batch=settings.batch_max_size,
+            max_wait_s=settings.batch_max_wait_ms / 1000,
+            observer=metrics.batch_observer(task),
+        )
+        batcher.start()
+        batchers[task] = batcher
+    return batchers
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:

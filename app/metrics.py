@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.asgi import PREDICT_PREFIX
+from app.batching import BatchObserver
 
-STAGES = ("decode", "preprocess", "inference", "total")
+STAGES = ("decode", "preprocess", "queue", "inference", "total")
 # Seconds; a 28x28 model answers in about a millisecond, a large photo decodes in a few hundred.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 
 
 class Metrics:
@@ -31,6 +40,21 @@ class Metrics:
             "hwr_stage_seconds", "Time spent per prediction stage.", ["task", "stage"],
             buckets=_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.batch_size = Histogram(
+            "hwr_batch_size", "Rows per model call of the dynamic batcher.", ["task"],
+            buckets=_BATCH_SIZES, registry=self.registry,
+        )  # fmt: skip
+        self.batch_queue_seconds = Histogram(
+            "hwr_batch_queue_seconds", "Time a request's input waited for its batch's model call.", ["task"],
+            buckets=_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.batch_queue_depth = Gauge(
+            "hwr_batch_queue_depth", "Inputs waiting for the dynamic batcher's next model call.", ["task"],
+            registry=self.registry,
+        )  # fmt: skip
+
+    def batch_observer(self, task: str) -> BatchObserver:
+        return _BatchMetrics(self, task)
 
     def observe_stages(self, task: str, seconds: dict[str, float]) -> None:
         for stage in STAGES:
@@ -39,6 +63,21 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _BatchMetrics(BatchObserver):
+    def __init__(self, metrics: Metrics, task: str) -> None:
+        self.size = metrics.batch_size.labels(task=task)
+        self.queue_seconds = metrics.batch_queue_seconds.labels(task=task)
+        self.queue_depth = metrics.batch_queue_depth.labels(task=task)
+
+    def batch(self, size: int, queue_seconds: list[float]) -> None:
+        self.size.observe(size)
+        for seconds in queue_seconds:
+            self.queue_seconds.observe(seconds)
+
+    def depth(self, waiting: int) -> None:
+        self.queue_depth.set(waiting)
 
 
 class RequestCounterMiddleware:

@@ -36,8 +36,24 @@ class ModelRef(BaseModel):
 class Timing(BaseModel):
     decode: float
     preprocess: float
-    inference: float
+    queue: float | None = Field(
+        default=None,
+        description="Time the input waited for its batch's model call (only with dynamic batching on).",
+    )
+    inference: float = Field(description="The model call (shared by every input of its batch).")
     total: float
+
+
+class Preview(BaseModel):
+    png_base64: str = Field(
+        description="The image the model received (after the K-means ink/paper step, cropping, "
+        "centring and blur), as a base64 PNG: 8-bit grey, white ink on black, `width`×`height` pixels."
+    )
+    width: int = Field(ge=1, description="The model's input width in pixels, e.g. 28.")
+    height: int = Field(ge=1, description="The model's input height in pixels.")
+    ink: Literal["white_on_black"] = Field(
+        default="white_on_black", description="Polarity of the picture: the model's own, ink = 1 = white."
+    )
 
 
 class PredictResponse(BaseModel):
@@ -56,6 +72,9 @@ class PredictResponse(BaseModel):
         default=None, description="Top-k of every head with class ids; only for composing models."
     )
     timing_ms: Timing
+    preview: Preview | None = Field(
+        default=None, description="What the model saw; only when asked with `preview=true`."
+    )
 
 
 class BatchError(ErrorDetail):

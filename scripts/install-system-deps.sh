@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# System packages the Bengali grapheme renderer needs (see training/data/bengali_render.py):
+# System packages the tests need:
 #   libfribidi0      – Pillow's bundled raqm dlopens it; without it conjuncts silently render wrongly
+#                      (the Bengali grapheme renderer, training/data/bengali_render.py)
 #   fonts-beng       – Likhan, Mukti, Ani, Jamrul (fonts-beng-extra) and Lohit Bengali/Assamese
-#   fonts-noto-core  – Noto Sans/Serif Bengali
+#   fonts-noto-core  – Noto Sans/Serif Bengali (also what the web page's Bengali text is shown in)
+#   chromium         – the browser that tests/browser/ drives with Playwright (Debian's is a real
+#                      package; Ubuntu's is a snap wrapper, so there set CHROMIUM_PATH instead)
 # Idempotent: installs only what is missing. Without root or apt-get it only says what to do.
 set -euo pipefail
 
 packages=(libfribidi0 fonts-beng fonts-noto-core)
+if grep -qsx 'ID=ubuntu' /etc/os-release; then
+  echo "notice: not installing Ubuntu's snap chromium; browser tests use CHROMIUM_PATH or /usr/bin/google-chrome" >&2
+else
+  packages+=(chromium)
+fi
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
   echo "notice: apt-get not found; install ${packages[*]} (or their equivalents) by hand" >&2

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from anyio import CapacityLimiter
 from fastapi import Depends, Request
 
+from app.batching import DynamicBatcher
 from app.config import Settings
 from app.metrics import Metrics
 from app.registry import ModelRegistry
@@ -29,10 +30,15 @@ def get_workers(request: Request) -> CapacityLimiter:
     return request.app.state.workers
 
 
+def get_batchers(request: Request) -> dict[str, DynamicBatcher]:
+    return request.app.state.batchers
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 WorkersDep = Annotated[CapacityLimiter, Depends(get_workers)]
+BatchersDep = Annotated[dict[str, DynamicBatcher], Depends(get_batchers)]
 
 _ERROR_DESCRIPTIONS = {
     400: "The request body is not parseable multipart form data.",

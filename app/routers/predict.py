@@ -18,8 +18,9 @@ from app.manifest import Head, Manifest
 from app.metrics import Metrics
 from app.postprocessing import compose_top_k, head_probabilities, rank_heads, top_k_indexed
 from app.preprocessing import NoInkError, preprocess
+from app.preview import preview_of
 from app.registry import LoadedModel
-from app.routers import MetricsDep, RegistryDep, SettingsDep, WorkersDep, error_responses
+from app.routers import BatchersDep, MetricsDep, RegistryDep, SettingsDep, WorkersDep, error_responses
 from app.schemas import (
     BatchError,
     BatchItem,
@@ -77,18 +78,40 @@ async def predict(
     settings: SettingsDep,
     metrics: MetricsDep,
     workers: WorkersDep,
+    batchers: BatchersDep,
     k: Annotated[
         int | None,
         Query(ge=1, description="How many labels to return (default from settings; at most max_k)."),
     ] = None,
+    preview: Annotated[
+        bool,
+        Query(description="Also return `preview`: the image the model received, as a base64 PNG."),
+    ] = False,
 ) -> PredictResponse:
     model = registry.get(task)
     k = resolve_k(k, settings, model.manifest)
-    # At most `max_concurrency` predictions at once. Waiting for a turn blocks no thread and ends
-    # at the request deadline; once the turn comes, the work is finished and answered.
-    async with workers:
-        lift_deadline()
-        return await to_thread.run_sync(partial(run_prediction, model, file.file, settings, metrics, k))
+    batcher = batchers.get(task)
+    if batcher is None:
+        # At most `max_concurrency` predictions at once. Waiting for a turn blocks no thread and
+        # ends at the request deadline; once the turn comes, the work is finished and answered.
+        async with workers:
+            lift_deadline()
+            work = partial(run_prediction, model, file.file, settings, metrics, k, preview=preview)
+            return await to_thread.run_sync(work)
+    # Dynamic batching: the input is prepared under the same limit, then the worker is freed
+    # while the input waits for a shared model call.
+    stopwatch = Stopwatch()
+    with batcher.preparing():
+        async with workers:
+            lift_deadline()
+            x = await to_thread.run_sync(partial(prepare, file.file, model.manifest, settings, stopwatch))
+    result = await batcher.infer(x)
+    stopwatch.seconds["queue"] = result.queue_seconds
+    stopwatch.seconds["inference"] = result.inference_seconds
+    response = answer(model, result.logits, k, stopwatch.finish(), metrics)
+    if preview:
+        response.preview = preview_of(x, model.manifest.preprocessing)
+    return response
 
 
 @router.post(
@@ -136,14 +159,17 @@ def prepare(upload: BinaryIO, manifest: Manifest, settings: Settings, stopwatch:
 
 
 def run_prediction(
-    model: LoadedModel, upload: BinaryIO, settings: Settings, metrics: Metrics, k: int
+    model: LoadedModel, upload: BinaryIO, settings: Settings, metrics: Metrics, k: int, preview: bool = False
 ) -> PredictResponse:
-    """Blocking: the uploaded file → the response, timed per stage."""
+    """Blocking: the uploaded file → the response, timed per stage (with what the model saw, if asked)."""
     stopwatch = Stopwatch()
     x = prepare(upload, model.manifest, settings, stopwatch)
     with stopwatch.stage("inference"):
         logits = model.classifier.predict(x[None])
-    return answer(model, logits, k, stopwatch.finish(), metrics)
+    response = answer(model, logits, k, stopwatch.finish(), metrics)
+    if preview:
+        response.preview = preview_of(x, model.manifest.preprocessing)
+    return response
 
 
 def run_batch(

@@ -61,8 +61,9 @@ def test_metrics_count_requests_and_stages(client, letter_png):
     # Unknown tasks share one label value, so clients cannot blow up the series count.
     assert 'hwr_requests_total{status="404",task="unknown"} 1.0' in text
     assert "made-up-task" not in text
-    for stage in ("decode", "preprocess", "inference", "total"):
+    for stage in ("decode", "preprocess", "queue", "inference", "total"):
         assert f'hwr_stage_seconds_count{{stage="{stage}",task="letter"}} 1.0' in text
+    assert 'hwr_batch_size_count{task="letter"} 1.0' in text
 
 
 def test_each_app_has_its_own_metrics(make_client, model_dir, letter_png):

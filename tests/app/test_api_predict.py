@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from app.main import create_app
 from app.postprocessing import softmax
 from app.preprocessing import preprocess
 from app.validation import decode_image
-from tests.app.conftest import predict_scope
+from tests.app.conftest import draw_letter, encode, predict_scope
 
 
 def post(client, data: bytes, task: str = "letter", filename: str = "upload.png", **params):
@@ -41,7 +42,8 @@ def test_prediction_shape_and_order(client, letter_png):
     assert probabilities == sorted(probabilities, reverse=True)
     assert 0 < sum(probabilities) <= 1 + 1e-9
     assert len({p["label"] for p in body["predictions"]}) == 5
-    assert set(body["timing_ms"]) == {"decode", "preprocess", "inference", "total"}
+    # Dynamic batching is on by default: the wait for the shared model call is reported too.
+    assert set(body["timing_ms"]) == {"decode", "preprocess", "queue", "inference", "total"}
     assert all(v >= 0 for v in body["timing_ms"].values())
     assert body["timing_ms"]["total"] >= body["timing_ms"]["inference"]
 
@@ -191,3 +193,25 @@ def test_task_whose_model_failed_to_load(make_client, tmp_path, model_writer, le
     message = assert_error(post(client, letter_png), 503, "model_not_ready")
     assert "sha256 mismatch" in message
     assert post(client, letter_png, task="grapheme").status_code == 200
+
+
+def test_without_dynamic_batching_each_request_calls_the_model_itself(make_client, model_dir, letter_png):
+    client = make_client(model_dir, batch_max_size=1)
+    body = post(client, letter_png).json()
+    assert set(body["timing_ms"]) == {"decode", "preprocess", "inference", "total"}
+    assert "hwr_batch_size_count" not in client.get("/metrics").text
+
+
+def test_dynamic_batching_gives_each_request_its_own_answer(client, letter_model):
+    # Different images at once: each answer must be its own image's softmax, whatever the batch.
+    uploads = [encode(draw_letter(text)) for text in "AOXL"] * 3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        bodies = list(pool.map(lambda data: post(client, data, k=3).json(), uploads))
+    for data, body in zip(uploads, bodies, strict=True):
+        x = preprocess(decode_image(data, 10**8, 10**5), letter_model.manifest.preprocessing)
+        expected = softmax(letter_model.logits(x[None])["letter"][0])
+        got = [p["probability"] for p in body["predictions"]]
+        assert np.allclose(got, np.sort(expected)[::-1][:3], atol=1e-5)
+    metrics = client.get("/metrics").text
+    assert 'hwr_batch_size_count{task="letter"}' in metrics
+    assert 'hwr_batch_queue_seconds_count{task="letter"} 12.0' in metrics

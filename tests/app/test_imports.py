@@ -19,6 +19,7 @@ PURE = [
     "app.inference",
     "app.errors",
     "app.graphemes",
+    "app.preview",
 ]
 
 
