@@ -8,6 +8,7 @@ is decoded, so a small file that claims a huge image costs nothing.
 from __future__ import annotations
 
 import io
+import math
 import struct
 import zlib
 from typing import BinaryIO
@@ -80,9 +81,23 @@ def to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGBA" if has_alpha else "RGB"), dtype=np.uint8)
 
 
-def decode_image(data: bytes, max_pixels: int, max_side: int) -> np.ndarray:
+def reduce_jpeg_decoding(image: Image.Image, min_side: int) -> None:
+    """Let the JPEG decoder scale by 1/2, 1/4 or 1/8 while the longer side stays ≥ `min_side`,
+    and decode colour straight to grey (JPEG's own luma, what `to_gray` computes from RGB).
+
+    A 12-MP photo then decodes in a tenth of the time and memory; the pixels dropped are ones
+    preprocessing would average away anyway.
+    """
+    width, height = image.size
+    scale = min_side / max(width, height)
+    requested = (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
+    image.draft("L" if image.mode == "RGB" else image.mode, requested)
+
+
+def decode_image(data: bytes, max_pixels: int, max_side: int, reduce_to: int | None = None) -> np.ndarray:
     """Upload bytes → uint8 image array (first frame, EXIF orientation applied).
 
+    `reduce_to`: JPEGs may come out smaller, their longer side no less than this (or their own).
     Raises EmptyUpload, UnsupportedImage (not an image, or corrupt/truncated) or ImageTooLarge.
     """
     if not data:
@@ -103,6 +118,8 @@ def decode_image(data: bytes, max_pixels: int, max_side: int) -> np.ndarray:
     with image:
         check_size(*image.size, max_pixels=max_pixels, max_side=max_side)
         try:
+            if reduce_to is not None and fmt == "JPEG":
+                reduce_jpeg_decoding(image, reduce_to)
             # Animated / multi-page files: Pillow opens on frame 0, which is what we classify.
             image.load()
             # In place: no second full-size copy of an upright image (a 40 Mpx photo is 120 MB).

@@ -49,9 +49,12 @@ def test_ink_is_high_and_framed_like_mnist(letter_image):
 
 
 def test_off_centre_glyph_is_centred():
-    centred = draw_letter("K", size=(300, 300))
-    corner = draw_letter("K", size=(300, 300), origin=(5, 120))
+    # At the working size a shift is exact; larger images are resampled, so only nearly equal.
+    small = {"size": (150, 150), "scale": 2.5, "thickness": 6}
+    centred, corner = draw_letter("K", **small), draw_letter("K", origin=(5, 60), **small)
     np.testing.assert_allclose(preprocess(corner, CFG), preprocess(centred, CFG), atol=1e-5)
+    centred, corner = draw_letter("K", size=(300, 300)), draw_letter("K", size=(300, 300), origin=(5, 120))
+    assert similarity(preprocess(corner, CFG), preprocess(centred, CFG)) > 0.98
 
 
 def test_rgba_with_transparent_background(letter_image):
@@ -167,3 +170,20 @@ def test_exif_rotated_jpeg_is_read_upright():
     assert decoded.shape == upright.shape
     assert similarity(preprocess(decoded, CFG), preprocess(reference, CFG)) > 0.98
     assert similarity(preprocess(decoded, CFG), preprocess(np.rot90(upright).copy(), CFG)) < 0.9
+
+
+def test_a_small_mark_in_a_large_photo_is_found_again_closer():
+    # 150 px of ink in 1500 px of paper is 15 px at the working size: too few, so it is looked at
+    # again on a crop around it, and comes out as it does on its own.
+    alone = draw_letter("K", size=(150, 150), scale=2.5, thickness=6)
+    photo = np.full((1500, 1500), 235, np.uint8)
+    photo[900:1050, 300:450] = alone
+    assert similarity(preprocess(photo, CFG), preprocess(alone, CFG)) > 0.97
+
+
+def test_work_side_zero_finds_the_ink_in_one_pass_at_max_side():
+    # How models trained before the two-pass search are served (their manifests say work_side 0).
+    image = draw_letter("K", size=(300, 300))
+    one_pass = PreprocessConfig(work_side=0)
+    assert similarity(preprocess(image, one_pass), preprocess(image, CFG)) > 0.97
+    assert not np.allclose(preprocess(image, one_pass), preprocess(image, CFG))

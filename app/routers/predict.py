@@ -149,7 +149,12 @@ def prepare(upload: BinaryIO, manifest: Manifest, settings: Settings, stopwatch:
     """Blocking: the uploaded file → the model's input (1×S×S), decode and preprocess timed."""
     data = read_capped(upload, settings.max_upload_bytes)
     with stopwatch.stage("decode"):
-        image = decode_image(data, max_pixels=settings.max_pixels, max_side=settings.max_side)
+        image = decode_image(
+            data,
+            max_pixels=settings.max_pixels,
+            max_side=settings.max_side,
+            reduce_to=manifest.preprocessing.max_side,  # preprocessing looks at no more
+        )
     with stopwatch.stage("preprocess"):
         try:
             # The model's own recorded parameters: exactly what it was trained on.

@@ -261,3 +261,34 @@ def test_size_caps_come_from_the_header_of_every_format(images, fmt, params, mon
 def test_other_files_and_bare_signatures_are_unsupported(data):
     with pytest.raises(UnsupportedImage):
         decode(data)
+
+
+def photo_jpeg(size: tuple[int, int], fmt: str = "JPEG") -> bytes:
+    """A colour photo-like image: a gradient with a dark bar, so every scale has structure."""
+    w, h = size
+    x = np.linspace(0, 1, w)[None, :, None]
+    y = np.linspace(0, 1, h)[:, None, None]
+    rgb = 180 + 60 * x * np.array([1.0, 0.8, 0.6]) - 40 * y
+    rgb[h // 3 : h // 2, w // 4 : 3 * w // 4] = (30, 40, 90)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb.clip(0, 255).astype(np.uint8)).save(buffer, fmt, quality=90)
+    return buffer.getvalue()
+
+
+def test_big_jpeg_decodes_reduced_and_grey_but_not_below_the_target():
+    data = photo_jpeg((2400, 1600))
+    assert decode(data).shape == (1600, 2400, 3)
+    reduced = decode_image(data, **CAPS, reduce_to=1024)
+    assert reduced.shape == (800, 1200)  # 1/2: 1/4 would be 600 < 1024 on the longer side
+    reference = np.asarray(Image.open(io.BytesIO(data)).convert("L").resize((1200, 800), Image.BOX))
+    assert np.abs(reduced.astype(int) - reference).mean() < 2.0  # the same picture, in grey
+
+
+def test_reduced_decoding_never_upscales_and_leaves_other_formats_alone():
+    assert decode_image(photo_jpeg((640, 480)), **CAPS, reduce_to=1024).shape == (480, 640)
+    assert decode_image(photo_jpeg((2400, 1600), "PNG"), **CAPS, reduce_to=1024).shape == (1600, 2400, 3)
+
+
+def test_size_caps_apply_to_the_stored_size_not_the_reduced_one():
+    with pytest.raises(ImageTooLarge):
+        decode_image(photo_jpeg((2400, 1600)), max_pixels=1_000_000, max_side=20_000, reduce_to=512)

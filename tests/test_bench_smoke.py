@@ -1,0 +1,46 @@
+"""The benchmark's own parts, fast and without servers: the upload set and the seed-style baseline."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from PIL import Image
+
+from bench.baseline import SeedPipeline
+from bench.photos import build_uploads, sample_glyphs
+from bench.server import REPO
+
+LETTERS = REPO / "models" / "letters"
+
+
+@pytest.mark.skipif(not (LETTERS / "manifest.json").is_file(), reason="no committed letters model")
+def test_uploads_are_valid_images_and_the_baseline_classifies_them(tmp_path: Path) -> None:
+    glyphs = sample_glyphs("letter")
+    uploads = build_uploads({"crop": 2, "photo_640": 1, "photo_12mp": 1}, glyphs, seed=0)
+    assert [u.kind for u in uploads] == ["crop", "crop", "photo_640", "photo_12mp"]
+    assert uploads == build_uploads({"crop": 2, "photo_640": 1, "photo_12mp": 1}, glyphs, seed=0)
+    for upload in uploads:
+        with Image.open(io.BytesIO(upload.data)) as image:
+            expected = "PNG" if upload.name.endswith(".png") else "JPEG"
+            assert (image.format, image.size) == (expected, (upload.width, upload.height))
+        assert upload.label == glyphs[int(upload.name.split("_")[-2])].label
+    sizes = {u.kind: (u.width, u.height) for u in uploads}
+    assert sizes["photo_640"] == (640, 480) and sizes["photo_12mp"] == (4000, 3000)
+    assert all(64 <= u.width == u.height <= 128 for u in uploads if u.kind == "crop")
+
+    pipeline = SeedPipeline.load(LETTERS)
+    assert pipeline.weights.startswith("weights from"), pipeline.weights
+    x = np.random.default_rng(0).normal(size=(2, 1, 28, 28)).astype(np.float32)
+    (onnx_logits,) = ort.InferenceSession(str(LETTERS / "model.onnx")).run(None, {"image": x})
+    with torch.no_grad():
+        torch_logits = next(iter(pipeline.model(torch.from_numpy(x)).values())).numpy()
+    np.testing.assert_allclose(torch_logits, onnx_logits, atol=1e-4)
+
+    top, timing = pipeline.predict(uploads[2].data)
+    assert top[0][0] in pipeline.labels and 0 <= top[0][1] <= 1
+    assert set(timing) == {"decode", "preprocess", "inference", "total"}
