@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.asgi import PREDICT_PREFIX, send_error
+from app.asgi import MODEL_PREFIXES, send_error
 from app.errors import Overloaded
 
 
@@ -22,7 +22,7 @@ class AdmissionMiddleware:
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope.get("path", "").startswith(PREDICT_PREFIX):
+        if scope["type"] != "http" or not scope.get("path", "").startswith(MODEL_PREFIXES):
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.max_in_flight:

@@ -7,8 +7,11 @@ from starlette.types import Receive, Scope, Send
 
 from app.errors import ServiceError, error_body
 
-# The paths that cost real work: limits, authentication and per-task metrics apply to them.
+# The paths that cost real work: per-task metrics count `/predict/*`; admission control and the
+# bearer token guard every path that runs a model.
 PREDICT_PREFIX = "/predict/"
+READ_PREFIX = "/read/"
+MODEL_PREFIXES = (PREDICT_PREFIX, READ_PREFIX)
 
 
 def error_response(exc: ServiceError) -> JSONResponse:

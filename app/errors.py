@@ -55,6 +55,13 @@ class InvalidParameter(ServiceError):
     code = "invalid_parameter"
 
 
+class TooManyCharacters(ServiceError):
+    """`POST /read`: far more separate marks than any word, code or number (a texture, a photo)."""
+
+    status_code = 422
+    code = "too_many_characters"
+
+
 class UnknownTask(ServiceError):
     status_code = 404
     code = "unknown_task"

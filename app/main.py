@@ -28,7 +28,7 @@ from app.logs import request_id_var, stamp_request_ids
 from app.metrics import Metrics, RequestCounterMiddleware
 from app.registry import ModelRegistry, load_models
 from app.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
-from app.routers import health, models, predict, ui
+from app.routers import health, models, predict, read, ui
 from app.timeouts import RequestTimeoutMiddleware
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The scheme is declared only when enforced, so OpenAPI tells clients the truth.
     auth = [Security(bearer_scheme)] if settings.api_token is not None else []
     app.include_router(predict.router, dependencies=auth)
+    app.include_router(read.router, dependencies=auth)
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(ui.router)

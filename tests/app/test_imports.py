@@ -20,6 +20,8 @@ PURE = [
     "app.errors",
     "app.graphemes",
     "app.preview",
+    "app.segmentation",
+    "app.reading",
 ]
 
 

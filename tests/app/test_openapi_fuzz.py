@@ -21,6 +21,7 @@ from bench.server import REPO
 EXAMPLES_PER_OPERATION = 25
 PREDICT = "POST /predict/{task}"
 BATCH = "POST /predict/{task}/batch"
+READ = "POST /read/{task}"
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,7 @@ def test_every_operation_is_covered(operations):
     assert set(operations) == {
         PREDICT,
         BATCH,
+        READ,
         "GET /models",
         "GET /health/live",
         "GET /health/ready",
@@ -45,7 +47,7 @@ def test_every_operation_is_covered(operations):
 @pytest.mark.parametrize(
     ("mode", "names"),
     # Only an operation with inputs can be sent inputs that break its schema.
-    [(GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, [PREDICT, BATCH])],
+    [(GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, [PREDICT, BATCH, READ])],
     ids=["positive", "negative"],
 )
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow, on the garbage it is fed

@@ -1,0 +1,142 @@
+"""Read segmented text: every candidate piece through the same preprocessing as a single upload
+and one shared model call; of each blob's candidate cuts, those that make the likeliest reading
+are kept; a character below the confidence threshold is rejected (`?`), not guessed. Pure numpy
+(no web framework); the model call is the caller's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.manifest import Manifest
+from app.postprocessing import compose_top_k, head_probabilities, rank_heads
+from app.preprocessing import NoInkError, PreprocessConfig, preprocess
+from app.segmentation import Blob, Box
+
+REJECT_MARK = "?"
+# A blob is read as the pieces that maximise the sum of their log top-1 probabilities, less this
+# for every cut: the pieces of a cut letter still look like letters (W → V V), so a cut must buy
+# a clearly better reading. Chosen on synthetic words (bench.read_eval, tuning seed 1).
+CUT_PENALTY = 0.4
+# Nothing we read is much wider than it is high: a piece wider than WIDE_FROM × the typical
+# character height costs WIDE_PENALTY per height beyond (4 touching letters are not one W).
+WIDE_FROM = 1.2
+WIDE_PENALTY = 1.0
+
+# Below this top-1 probability a character is rejected: `?`, not a guess. Chosen on synthetic
+# words (bench.read_eval, tuning seed 1). A composed answer's probability is the product of its
+# heads', so its default is this per head (Bengali graphemes: 0.7³ ≈ 0.34).
+MIN_CONFIDENCE = 0.7
+
+Ranked = list[tuple[str, float]]  # top-k (label, probability), best first
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The model inputs of every blob's spans (whole and pieces), one row each."""
+
+    inputs: np.ndarray  # N×1×S×S float32
+    rows: list[dict[tuple[int, int], int]]  # per blob: span → its row (spans that vanish left out)
+
+
+@dataclass(frozen=True)
+class Character:
+    box: Box
+    line: int
+    space_before: bool
+    predictions: Ranked
+    rejected: bool
+
+
+def candidates(blobs: list[Blob], cfg: PreprocessConfig) -> Candidates:
+    """Blocking: each span's glyph (an ink-high image, like a training scan) through `preprocess`."""
+    inputs: list[np.ndarray] = []
+    rows = []
+    for blob in blobs:
+        found = {}
+        for span, glyph in blob.spans.items():
+            try:
+                inputs.append(preprocess(glyph.ink, cfg))
+            except NoInkError:
+                continue  # the marks vanish at the model's resolution: not a character
+            found[span] = len(inputs) - 1
+        rows.append(found)
+    if not inputs:
+        raise NoInkError("no ink found: the marks vanish at the model's resolution")
+    return Candidates(np.stack(inputs), rows)
+
+
+def ranked_rows(logits: dict[str, np.ndarray], manifest: Manifest, k: int) -> list[Ranked]:
+    """Top-k of every row: the first head's labels, or whole answers when the manifest composes them."""
+    heads = manifest.heads
+    rows = len(logits[heads[0].name])
+    if manifest.composition is None:
+        return [rank_heads(logits, heads, k, index=i)[heads[0].name] for i in range(rows)]
+    return [
+        compose_top_k(manifest.composition, head_probabilities(logits, heads, index=i), heads, k)
+        for i in range(rows)
+    ]
+
+
+def default_min_confidence(manifest: Manifest) -> float:
+    return MIN_CONFIDENCE ** (len(manifest.heads) if manifest.composition else 1)
+
+
+def span_score(probability: float, width: int, height: float) -> float:
+    """How well a span reads as one character: its log top-1 probability, less the width prior."""
+    wide = max(0.0, width / height - WIDE_FROM) if height > 0 else 0.0
+    return math.log(max(probability, 1e-12)) - WIDE_PENALTY * wide
+
+
+def best_spans(pieces: int, scores: dict[tuple[int, int], float]) -> list[tuple[int, int]]:
+    """The chain of spans from cut 0 to cut `pieces` with the highest Σ score − CUT_PENALTY per
+    inner cut (dynamic programming over the cuts); empty if no chain covers the blob."""
+    best: dict[int, tuple[float, int]] = {0: (0.0, -1)}  # cut → (best score up to it, previous cut)
+    for j in range(1, pieces + 1):
+        for i in range(j):
+            if i in best and (i, j) in scores:
+                score = best[i][0] + scores[(i, j)] - (CUT_PENALTY if i > 0 else 0.0)
+                if j not in best or score > best[j][0]:
+                    best[j] = (score, i)
+    if pieces not in best:
+        return []
+    spans, j = [], pieces
+    while j > 0:
+        i = best[j][1]
+        spans.append((i, j))
+        j = i
+    return spans[::-1]
+
+
+def characters(
+    blobs: list[Blob], found: Candidates, ranked: list[Ranked], min_confidence: float
+) -> list[Character]:
+    """Each blob read as its best pieces (often the whole), in reading order."""
+    read = []
+    for blob, rows in zip(blobs, found.rows, strict=True):
+        scores = {
+            span: span_score(ranked[row][0][1], blob.spans[span].box[2], blob.height)
+            for span, row in rows.items()
+        }
+        for n, span in enumerate(best_spans(blob.pieces, scores)):
+            top = ranked[rows[span]]
+            rejected = top[0][1] < min_confidence
+            read.append(
+                Character(blob.spans[span].box, blob.line, blob.space_before and n == 0, top, rejected)
+            )
+    return read
+
+
+def text_of(read: list[Character]) -> str:
+    """The top answers in reading order: lines joined by newlines, word gaps as spaces, `?` rejected."""
+    out = []
+    for i, char in enumerate(read):
+        if i > 0 and char.line != read[i - 1].line:
+            out.append("\n")
+        elif char.space_before:
+            out.append(" ")
+        out.append(REJECT_MARK if char.rejected else char.predictions[0][0])
+    return "".join(out)
