@@ -11,7 +11,8 @@ from app.errors import ServiceError, error_body
 # bearer token guard every path that runs a model.
 PREDICT_PREFIX = "/predict/"
 READ_PREFIX = "/read/"
-MODEL_PREFIXES = (PREDICT_PREFIX, READ_PREFIX)
+V2_MODELS_PREFIX = "/v2/models/"  # Open Inference Protocol: infer, metadata (health stays open)
+MODEL_PREFIXES = (PREDICT_PREFIX, READ_PREFIX, V2_MODELS_PREFIX)
 
 
 def error_response(exc: ServiceError) -> JSONResponse:

@@ -28,7 +28,7 @@ from app.logs import request_id_var, stamp_request_ids
 from app.metrics import Metrics, RequestCounterMiddleware
 from app.registry import ModelRegistry, load_models
 from app.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
-from app.routers import health, models, predict, read, ui
+from app.routers import health, models, predict, read, ui, v2
 from app.timeouts import RequestTimeoutMiddleware
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Once per process, never per request and never at import.
-        app.state.registry = load_models(settings.model_dir, settings.ort_intra_op_threads)
+        app.state.registry = load_models(
+            settings.model_dir, settings.ort_intra_op_threads, settings.model_variant
+        )
         app.state.batchers = start_batchers(app.state.registry, settings, app.state.metrics)
         yield
         for batcher in app.state.batchers.values():
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     auth = [Security(bearer_scheme)] if settings.api_token is not None else []
     app.include_router(predict.router, dependencies=auth)
     app.include_router(read.router, dependencies=auth)
+    app.include_router(v2.router, dependencies=auth)
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(ui.router)

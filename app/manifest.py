@@ -29,6 +29,25 @@ class OnnxFile(_Strict):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class ModelVariant(_Strict):
+    """An alternative ONNX file for the same contract (same input, outputs and labels), e.g. int8.
+
+    Written by `python -m training quantize`; `delta` is variant − float, both scored in the same
+    run on the same samples, so a drift in preprocessing since export cannot hide in it.
+    """
+
+    file: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    metrics: dict[str, float] = Field(default_factory=dict)
+    delta: dict[str, float] = Field(default_factory=dict)
+    # The validation metric the tolerance is judged on (the one that picked the training epoch).
+    primary_metric: str
+    max_drop_points: float = Field(ge=0)
+    within_tolerance: bool
+    calibration_samples: int = Field(default=0, ge=0)
+    command: str = ""
+
+
 class InputSpec(_Strict):
     name: str
     # N × C × H × W; N is dynamic (None).
@@ -84,6 +103,15 @@ class Manifest(_Strict):
     metrics: dict[str, float] = Field(default_factory=dict)
     data: list[DataSource] = Field(default_factory=list)
     training: TrainingInfo
+    # Optional alternatives to `onnx`, by kind ("int8"); manifests written before them have none.
+    variants: dict[str, ModelVariant] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _variants_are_other_files(self) -> Manifest:
+        for kind, variant in self.variants.items():
+            if variant.file == self.onnx.file:
+                raise ValueError(f"variant {kind!r} must not reuse the float file {self.onnx.file!r}")
+        return self
 
     @model_validator(mode="after")
     def _input_matches_preprocessing(self) -> Manifest:

@@ -3,6 +3,10 @@
 Every subdirectory with a `manifest.json` is a model. A model that fails any check (manifest
 schema, ONNX checksum, graph vs manifest) is skipped with a log line naming the file; the others
 still serve. Models are keyed by `manifest.task`.
+
+Asked for a variant ("int8", HWR_MODEL_VARIANT), a model serves the manifest's file for it when the
+manifest records it within its accuracy tolerance and it passes the same checks; otherwise the float
+model serves, with a log line saying why.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from pydantic import ValidationError
 
 from app.errors import ModelNotReady, UnknownTask
-from app.inference import ModelMismatch, OnnxClassifier, create_session
+from app.inference import ModelMismatch, OnnxClassifier, create_session, default_providers
 from app.manifest import MANIFEST_FILE, Manifest, sha256_of
 
 log = logging.getLogger(__name__)
+
+FLOAT = "float"  # the manifest's own `onnx` file
 
 # What building an ONNX Runtime session can raise for a bad or unreadable model file.
 _ORT_ERRORS: tuple[type[Exception], ...] = (
@@ -46,10 +52,19 @@ class LoadedModel:
     manifest: Manifest
     classifier: OnnxClassifier
     directory: Path
+    # Which file serves: "float" (manifest.onnx) or a key of manifest.variants ("int8").
+    variant: str = FLOAT
 
     @property
     def providers(self) -> list[str]:
         return list(self.classifier.session.get_providers())
+
+    @property
+    def onnx_sha256(self) -> str:
+        """The checksum of the file actually served."""
+        if self.variant == FLOAT:
+            return self.manifest.onnx.sha256
+        return self.manifest.variants[self.variant].sha256
 
 
 @dataclass
@@ -82,10 +97,62 @@ class ModelRegistry:
         raise UnknownTask(f"unknown task {task!r}; known tasks: {known}")
 
 
-def load_model(directory: Path, manifest: Manifest, intra_op_threads: int = 0) -> LoadedModel:
-    """Verify the ONNX file against its manifest and build its session. Raises ModelLoadError."""
-    onnx_path = (directory / manifest.onnx.file).resolve()
-    shown = f"{directory.name}/{manifest.onnx.file}"
+def load_model(
+    directory: Path, manifest: Manifest, intra_op_threads: int = 0, variant: str = FLOAT
+) -> LoadedModel:
+    """Verify the ONNX file against its manifest and build its session. Raises ModelLoadError.
+
+    A `variant` other than float that is missing, out of tolerance or fails a check falls back to
+    the float file (logged); only a failure of the float file raises."""
+    if variant != FLOAT and variant not in manifest.variants:
+        log.info("model %s: no %s variant recorded; serving the float model", directory, variant)
+    elif variant != FLOAT:
+        try:
+            return _load_variant(directory, manifest, intra_op_threads, variant)
+        except ModelLoadError as exc:
+            cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+            log.warning("model %s: serving the float model, not %s: %s%s", directory, variant, exc, cause)
+    classifier = _classifier(directory, manifest, manifest.onnx.file, manifest.onnx.sha256, intra_op_threads)
+    return LoadedModel(manifest=manifest, classifier=classifier, directory=directory)
+
+
+def _load_variant(directory: Path, manifest: Manifest, intra_op_threads: int, variant: str) -> LoadedModel:
+    entry = manifest.variants[variant]
+    shown = f"{directory.name}/{entry.file}"
+    if not entry.within_tolerance:
+        drop = -entry.delta.get(entry.primary_metric, float("nan")) * 100
+        allowed = entry.max_drop_points
+        raise ModelLoadError(
+            f"{shown}: {entry.primary_metric} drops {drop:.2f} points, over the {allowed} allowed"
+        )
+    # The speed-up is measured on CPU int8 kernels (docs/quantization.md); ONNX Runtime's CUDA
+    # provider has few int8 kernels, so a GPU keeps the float model.
+    provider = default_providers()[0]
+    if provider != "CPUExecutionProvider":
+        raise ModelLoadError(f"{shown}: quantised for CPU, but this process serves on {provider}")
+    # Its accuracy was measured with VNNI dot products; x86 without them saturates u8×s8 sums in
+    # 16 bits, which can cost accuracy the manifest never measured.
+    if not cpu_has_vnni():
+        raise ModelLoadError(f"{shown}: measured on CPUs with VNNI int8 instructions; this one has none")
+    classifier = _classifier(directory, manifest, entry.file, entry.sha256, intra_op_threads)
+    return LoadedModel(manifest=manifest, classifier=classifier, directory=directory, variant=variant)
+
+
+def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU has AVX-512 VNNI or AVX-VNNI (Linux; elsewhere: assumed not)."""
+    try:
+        flags = set(cpuinfo.read_text(encoding="utf-8", errors="replace").split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_vnni", "avx_vnni"})
+
+
+def _classifier(
+    directory: Path, manifest: Manifest, file: str, sha256: str, intra_op_threads: int
+) -> OnnxClassifier:
+    """`file` checked against `sha256` and, once loaded, against the manifest's input and heads."""
+    onnx_path = (directory / file).resolve()
+    shown = f"{directory.name}/{file}"
     if not onnx_path.is_relative_to(directory.resolve()):
         raise ModelLoadError(f"{shown}: the ONNX file must lie inside the model directory")
     if not onnx_path.is_file():
@@ -94,34 +161,32 @@ def load_model(directory: Path, manifest: Manifest, intra_op_threads: int = 0) -
         digest = sha256_of(onnx_path)
     except OSError as exc:
         raise ModelLoadError(f"{shown}: cannot be read") from exc
-    if digest != manifest.onnx.sha256:
-        raise ModelLoadError(
-            f"{shown}: sha256 mismatch (manifest {manifest.onnx.sha256[:12]}…, file {digest[:12]}…)"
-        )
+    if digest != sha256:
+        raise ModelLoadError(f"{shown}: sha256 mismatch (manifest {sha256[:12]}…, file {digest[:12]}…)")
     try:
         session = create_session(onnx_path, intra_op_threads)
     except _ORT_ERRORS as exc:
         raise ModelLoadError(f"{shown}: ONNX Runtime cannot load it") from exc
     try:
-        classifier = OnnxClassifier(session, manifest)
+        return OnnxClassifier(session, manifest)
     except ModelMismatch as exc:
         raise ModelLoadError(f"{shown}: graph does not match manifest: {exc}") from exc
-    return LoadedModel(manifest=manifest, classifier=classifier, directory=directory)
 
 
-def load_models(model_dir: Path, intra_op_threads: int = 0) -> ModelRegistry:
+def load_models(model_dir: Path, intra_op_threads: int = 0, variant: str = FLOAT) -> ModelRegistry:
+    """`variant`: which file each model should serve where its manifest allows (see load_model)."""
     registry = ModelRegistry()
     if not model_dir.is_dir():
         log.warning("model directory %s does not exist; no models loaded", model_dir)
     else:
         for directory in sorted(p for p in model_dir.iterdir() if (p / MANIFEST_FILE).is_file()):
-            _load_into(registry, directory, intra_op_threads)
+            _load_into(registry, directory, intra_op_threads, variant)
     registry.loaded = True
     log.info("models ready: %s", registry.tasks or "none")
     return registry
 
 
-def _load_into(registry: ModelRegistry, directory: Path, intra_op_threads: int) -> None:
+def _load_into(registry: ModelRegistry, directory: Path, intra_op_threads: int, variant: str) -> None:
     try:
         manifest = Manifest.load(directory)
     except (OSError, ValidationError, ValueError) as exc:
@@ -133,7 +198,7 @@ def _load_into(registry: ModelRegistry, directory: Path, intra_op_threads: int) 
         log.error("skipping model %s: task %r is already served by %s", directory, task, other)
         return
     try:
-        model = load_model(directory, manifest, intra_op_threads)
+        model = load_model(directory, manifest, intra_op_threads, variant)
     except ModelLoadError as exc:
         # The client-facing reason names the file; the log adds the underlying error.
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""
@@ -143,9 +208,10 @@ def _load_into(registry: ModelRegistry, directory: Path, intra_op_threads: int) 
     registry.failed.pop(task, None)
     registry.models[task] = model
     log.info(
-        "loaded model %s v%s for task %r from %s on %s",
+        "loaded model %s v%s (%s) for task %r from %s on %s",
         manifest.name,
         manifest.version,
+        model.variant,
         task,
         directory,
         model.providers,

@@ -122,7 +122,8 @@ class ModelInfo(BaseModel):
     version: str
     architecture: str
     created: datetime
-    onnx_sha256: str
+    onnx_sha256: str = Field(description="Checksum of the ONNX file actually served.")
+    variant: str = Field(description="`float`, or the quantised variant served (`int8`).")
     providers: list[str]
     input: InputInfo
     heads: list[HeadInfo]

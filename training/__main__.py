@@ -1,4 +1,4 @@
-"""`python -m training {train,grid,export,evaluate}` — the one entry point for ML engineers.
+"""`python -m training {train,grid,export,evaluate,quantize,export-triton}`: the ML engineers' entry point.
 
 `train` and `grid` run unchanged under `torchrun --nproc_per_node N -m training ...` (training.distributed).
 """
@@ -67,18 +67,60 @@ def main(argv: list[str] | None = None) -> None:
     )
     evaluate.add_argument("--data-dir", type=Path, help="default: HWR_DATA_DIR or ../shared/data")
 
+    quantize = sub.add_parser(
+        "quantize", help="add a static int8 variant to an exported model, with its accuracy delta"
+    )
+    quantize.add_argument("model_dir", type=Path)
+    quantize.add_argument(
+        "--calibration", type=int, default=2000, metavar="N", help="training images to calibrate on"
+    )
+    quantize.add_argument(
+        "--max-drop",
+        type=float,
+        default=0.3,
+        metavar="POINTS",
+        help="largest drop of the primary validation metric (percentage points) for int8 to be served",
+    )
+    quantize.add_argument("--bench-runs", type=int, default=300, help="timed calls per batch size (0: none)")
+    quantize.add_argument("--data-dir", type=Path, help="default: HWR_DATA_DIR or ../shared/data")
+
+    triton = sub.add_parser("export-triton", help="write a Triton model repository from the exported models")
+    triton.add_argument("--models", type=Path, default=REPO_ROOT / "models", help="default: models/")
+    triton.add_argument(
+        "--out", type=Path, default=REPO_ROOT / "runs" / "triton", help="default: runs/triton"
+    )
+    triton.add_argument("--max-batch-size", type=int, default=64)
+    triton.add_argument("--max-queue-delay-us", type=int, default=2000, help="dynamic batching wait")
+    triton.add_argument("--instance-kind", choices=["auto", "gpu", "cpu"], default="auto")
+    triton.add_argument("--instances", type=int, default=1, help="model instances per device")
+
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     command = _command(argv)
+    if args.command == "export-triton":
+        from training.triton import TritonOptions, export_repository
+
+        options = TritonOptions(
+            args.max_batch_size, args.max_queue_delay_us, args.instance_kind, args.instances
+        )
+        for path in export_repository(args.models, args.out, options):
+            print(f"wrote {path}")
+        return
     # Imported here so `--help` answers without loading torch.
     from training import distributed
+    from training import quantize as q
     from training.evaluate import evaluate_model
     from training.export import export_checkpoint
     from training.grid import load_grid, run_grid
     from training.grid_report import write_report
     from training.train import fit
 
-    if args.command == "evaluate":
+    if args.command == "quantize":
+        data = q.load_quantization_data(args.model_dir, args.data_dir, args.calibration)
+        result = q.quantize_model(args.model_dir, data, args.max_drop, command)
+        speed = q.compare_speed(args.model_dir, runs=args.bench_runs) if args.bench_runs > 0 else {}
+        print(q.summary(result, speed))
+    elif args.command == "evaluate":
         for key, value in evaluate_model(args.model_dir, args.data_dir, args.photos).items():
             print(f"{key:32s} {value:.4f}")
     elif args.command == "train":

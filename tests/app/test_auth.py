@@ -95,3 +95,15 @@ def test_short_tokens_fail_at_start(token):
 def test_an_empty_token_leaves_authentication_off(monkeypatch):
     monkeypatch.setenv("HWR_API_TOKEN", "")
     assert Settings().api_token is None
+
+
+def test_on_guards_the_v2_model_endpoints_but_not_v2_health(make_client, model_dir):
+    client = make_client(model_dir, api_token=TOKEN)
+    body = {"inputs": [{"name": "image", "shape": [1, 1, 28, 28], "datatype": "FP32", "data": [0.0] * 784}]}
+    assert client.post("/v2/models/letter/infer", json=body).status_code == 401
+    assert client.get("/v2/models/letter").status_code == 401
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    authorised = client.post("/v2/models/letter/infer", json=body, headers=bearer)
+    assert authorised.status_code == 200, authorised.text
+    assert client.get("/v2/health/ready").status_code == 200
+    assert client.get("/v2").status_code == 200
