@@ -7,8 +7,8 @@ from starlette.types import Receive, Scope, Send
 
 from app.errors import ServiceError, error_body
 
-# The paths that cost real work: per-task metrics count `/predict/*`; admission control and the
-# bearer token guard every path that runs a model.
+# The paths that cost real work: admission control and the bearer token guard every path that
+# runs a model; app/metrics.py counts them per endpoint and task.
 PREDICT_PREFIX = "/predict/"
 READ_PREFIX = "/read/"
 V2_MODELS_PREFIX = "/v2/models/"  # Open Inference Protocol: infer, metadata (health stays open)

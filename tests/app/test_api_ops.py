@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 
 import pytest
@@ -64,6 +65,37 @@ def test_metrics_count_requests_and_stages(client, letter_png):
     for stage in ("decode", "preprocess", "queue", "inference", "total"):
         assert f'hwr_stage_seconds_count{{stage="{stage}",task="letter"}} 1.0' in text
     assert 'hwr_batch_size_count{task="letter"} 1.0' in text
+
+
+def series(text: str, metric: str) -> set[str]:
+    """The exposition lines of one metric's series."""
+    return {line for line in text.splitlines() if line.startswith(f"{metric}{{")}
+
+
+def test_metrics_count_every_model_endpoint(client, letter_png):
+    upload = {"file": ("a.png", letter_png)}
+    client.post("/predict/letter", files=upload)
+    client.post("/predict/letter/batch", files=[("files", ("a.png", letter_png))] * 2)
+    client.post("/read/letter", files=upload)
+    client.post("/read/made-up-task", files=upload)
+    data = [base64.b64encode(letter_png).decode()]
+    infer = {"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": data}]}
+    client.post("/v2/models/tiny-letters/infer", json=infer)  # the manifest's name
+    client.post("/v2/models/letter/versions/0.0.1/infer", json=infer)  # the task and version
+    client.post("/v2/models/made-up-model/infer", json=infer)
+    client.get("/v2/models/tiny-letters")  # metadata is not counted
+    text = client.get("/metrics").text
+    assert series(text, "hwr_endpoint_requests_total") == {
+        'hwr_endpoint_requests_total{endpoint="predict",status="200",task="letter"} 1.0',
+        'hwr_endpoint_requests_total{endpoint="predict_batch",status="200",task="letter"} 1.0',
+        'hwr_endpoint_requests_total{endpoint="read",status="200",task="letter"} 1.0',
+        'hwr_endpoint_requests_total{endpoint="read",status="404",task="unknown"} 1.0',
+        'hwr_endpoint_requests_total{endpoint="v2_infer",status="200",task="letter"} 2.0',
+        'hwr_endpoint_requests_total{endpoint="v2_infer",status="404",task="unknown"} 1.0',
+    }
+    # The dashboards' counter keeps counting /predict/* only, batches under their task.
+    assert series(text, "hwr_requests_total") == {'hwr_requests_total{status="200",task="letter"} 2.0'}
+    assert "made-up" not in text
 
 
 def test_each_app_has_its_own_metrics(make_client, model_dir, letter_png):
