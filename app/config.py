@@ -32,12 +32,18 @@ class Settings(BaseSettings):
     # Dynamic micro-batching of concurrent single predictions (app/batching.py): at most this many
     # inputs per model call (1 turns it off), held at most this long for more to arrive while
     # other requests are still preparing theirs.
-    batch_max_size: int = Field(default=8, ge=1)
+    # Off by default: on a 2-core CPU it added ~1 ms at one client and no throughput at 16
+    # (docs/benchmarks.md); it pays where the model call dominates (GPU, bigger models).
+    batch_max_size: int = Field(default=1, ge=1)
     batch_max_wait_ms: float = Field(default=2.0, ge=0)
     # "int8": each model's int8 variant where its manifest records one within accuracy tolerance
     # and the process runs on CPU, else the float model (docs/quantization.md: 2.5–3× faster
     # inference, ≤ 0.05 points lost). "float" always serves the float model.
     model_variant: Literal["float", "int8"] = "int8"
+    # JPEGs larger than this decode at 1/2, 1/4 or 1/8 scale (DCT scaling) with the longer side
+    # still ≥ this (or ≥ the model's `max_side` if less): a 12-MP photo then decodes to 1000×750
+    # and preprocesses in ~1.5 ms instead of ~7 (docs/benchmarks.md). 0: full size.
+    jpeg_decode_min_side: int = Field(default=640, ge=0)
     # 0 leaves ONNX Runtime's own default (one thread per physical core).
     ort_intra_op_threads: int = Field(default=0, ge=0)
     # Predictions computed at once (decode → inference, each in a worker thread), and predict

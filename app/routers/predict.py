@@ -145,6 +145,13 @@ async def predict_batch(
         return await to_thread.run_sync(partial(run_batch, model, uploads, settings, metrics, k))
 
 
+def decode_side(manifest: Manifest, settings: Settings) -> int | None:
+    """How small a JPEG may decode (its longer side): the setting, or the model's `max_side` if less."""
+    if settings.jpeg_decode_min_side == 0:
+        return None
+    return min(settings.jpeg_decode_min_side, manifest.preprocessing.max_side)
+
+
 def prepare(upload: BinaryIO, manifest: Manifest, settings: Settings, stopwatch: Stopwatch) -> np.ndarray:
     """Blocking: the uploaded file → the model's input (1×S×S), decode and preprocess timed."""
     data = read_capped(upload, settings.max_upload_bytes)
@@ -153,7 +160,7 @@ def prepare(upload: BinaryIO, manifest: Manifest, settings: Settings, stopwatch:
             data,
             max_pixels=settings.max_pixels,
             max_side=settings.max_side,
-            reduce_to=manifest.preprocessing.max_side,  # preprocessing looks at no more
+            reduce_to=decode_side(manifest, settings),
         )
     with stopwatch.stage("preprocess"):
         try:

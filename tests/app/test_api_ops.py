@@ -52,7 +52,8 @@ def test_models_lists_the_manifest_facts(make_client, multi_head_model_dir):
     assert [h["num_labels"] for h in grapheme["heads"]] == [11, 5, 3]
 
 
-def test_metrics_count_requests_and_stages(client, letter_png):
+def test_metrics_count_requests_and_stages(make_client, model_dir, letter_png):
+    client = make_client(model_dir, batch_max_size=8)  # dynamic batching on: its metrics too
     client.post("/predict/letter", files={"file": ("a.png", letter_png)})
     client.post("/predict/letter", files={"file": ("a.png", b"nope")})
     client.post("/predict/made-up-task", files={"file": ("a.png", letter_png)})

@@ -42,8 +42,7 @@ def test_prediction_shape_and_order(client, letter_png):
     assert probabilities == sorted(probabilities, reverse=True)
     assert 0 < sum(probabilities) <= 1 + 1e-9
     assert len({p["label"] for p in body["predictions"]}) == 5
-    # Dynamic batching is on by default: the wait for the shared model call is reported too.
-    assert set(body["timing_ms"]) == {"decode", "preprocess", "queue", "inference", "total"}
+    assert set(body["timing_ms"]) == {"decode", "preprocess", "inference", "total"}
     assert all(v >= 0 for v in body["timing_ms"].values())
     assert body["timing_ms"]["total"] >= body["timing_ms"]["inference"]
 
@@ -195,15 +194,22 @@ def test_task_whose_model_failed_to_load(make_client, tmp_path, model_writer, le
     assert post(client, letter_png, task="grapheme").status_code == 200
 
 
-def test_without_dynamic_batching_each_request_calls_the_model_itself(make_client, model_dir, letter_png):
-    client = make_client(model_dir, batch_max_size=1)
-    body = post(client, letter_png).json()
+def test_without_dynamic_batching_each_request_calls_the_model_itself(client, letter_png):
+    body = post(client, letter_png).json()  # off by default
     assert set(body["timing_ms"]) == {"decode", "preprocess", "inference", "total"}
     assert "hwr_batch_size_count" not in client.get("/metrics").text
 
 
-def test_dynamic_batching_gives_each_request_its_own_answer(client, letter_model):
+def test_dynamic_batching_gives_each_request_its_own_answer(make_client, model_dir, letter_model):
     # Different images at once: each answer must be its own image's softmax, whatever the batch.
+    client = make_client(model_dir, batch_max_size=8)
+    assert set(post(client, encode(draw_letter("A"))).json()["timing_ms"]) == {
+        "decode",
+        "preprocess",
+        "queue",
+        "inference",
+        "total",
+    }
     uploads = [encode(draw_letter(text)) for text in "AOXL"] * 3
     with ThreadPoolExecutor(max_workers=6) as pool:
         bodies = list(pool.map(lambda data: post(client, data, k=3).json(), uploads))
@@ -214,4 +220,16 @@ def test_dynamic_batching_gives_each_request_its_own_answer(client, letter_model
         assert np.allclose(got, np.sort(expected)[::-1][:3], atol=1e-5)
     metrics = client.get("/metrics").text
     assert 'hwr_batch_size_count{task="letter"}' in metrics
-    assert 'hwr_batch_queue_seconds_count{task="letter"} 12.0' in metrics
+    assert 'hwr_batch_queue_seconds_count{task="letter"} 13.0' in metrics
+
+
+def test_big_jpegs_decode_reduced_but_never_below_the_setting(make_client, model_dir, letter_model):
+    from app.routers.predict import decode_side
+
+    manifest = letter_model.manifest
+    assert decode_side(manifest, Settings(model_dir=model_dir)) == min(640, manifest.preprocessing.max_side)
+    assert decode_side(manifest, Settings(model_dir=model_dir, jpeg_decode_min_side=0)) is None
+    big = encode(draw_letter("A", size=(1600, 1600)), "JPEG", quality=90)
+    for side in (0, 640):
+        response = post(make_client(model_dir, jpeg_decode_min_side=side), big)
+        assert response.status_code == 200 and response.json()["predictions"]
