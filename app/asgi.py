@@ -12,7 +12,8 @@ from app.errors import ServiceError, error_body
 PREDICT_PREFIX = "/predict/"
 READ_PREFIX = "/read/"
 V2_MODELS_PREFIX = "/v2/models/"  # Open Inference Protocol: infer, metadata (health stays open)
-MODEL_PREFIXES = (PREDICT_PREFIX, READ_PREFIX, V2_MODELS_PREFIX)
+WRITERS_PREFIXES = ("/writers", "/identify/")  # writer enrolment and identification (app/writers/)
+MODEL_PREFIXES = (PREDICT_PREFIX, READ_PREFIX, V2_MODELS_PREFIX, *WRITERS_PREFIXES)
 
 
 def error_response(exc: ServiceError) -> JSONResponse:

@@ -14,6 +14,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
 # A token short enough to guess is no authentication; 32 hex characters are 128 bits.
 MIN_API_TOKEN_LENGTH = 16
+# Writer identification (app/writers/): the embedding model, and the enrolments' database. A path
+# under the repository, so `make serve` keeps enrolments across restarts; in a read-only container
+# point HWR_WRITER_DB at a mounted volume (README, "Writer identification").
+DEFAULT_WRITER_MODEL_DIR = DEFAULT_MODEL_DIR / "writers"
+DEFAULT_WRITER_DB = str(Path(__file__).resolve().parent.parent / "data" / "writers.sqlite3")
 
 
 class Settings(BaseSettings):
@@ -62,6 +67,13 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # When set, /predict/* requires `Authorization: Bearer <token>`.
     api_token: SecretStr | None = None
+    # Writer identification: an SQLite file path or a postgresql:// URL (psycopg needed then).
+    writer_db: str = DEFAULT_WRITER_DB
+    writer_model_dir: Path = DEFAULT_WRITER_MODEL_DIR
+    # Best cosine score below this → "unknown". Provisional until the trained model's verification
+    # EER threshold replaces it (its writer_manifest.json records one, which wins when present).
+    writer_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    writer_max_samples: int = Field(default=500, ge=1)  # per writer, so one cannot fill the database
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     host: str = "0.0.0.0"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -28,7 +28,7 @@ from app.logs import request_id_var, stamp_request_ids
 from app.metrics import Metrics, RequestCounterMiddleware
 from app.registry import ModelRegistry, load_models
 from app.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
-from app.routers import health, models, predict, read, ui, v2
+from app.routers import health, models, predict, read, ui, v2, writers
 from app.timeouts import RequestTimeoutMiddleware
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predict.router, dependencies=auth)
     app.include_router(read.router, dependencies=auth)
     app.include_router(v2.router, dependencies=auth)
+    app.include_router(writers.router, dependencies=auth)
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(ui.router)

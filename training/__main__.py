@@ -1,5 +1,7 @@
 """`python -m training {train,grid,export,evaluate,quantize,export-triton}`: the ML engineers' entry point.
 
+`writers-closed` and `writers-open` train writer identification (training/writers/).
+
 `train` and `grid` run unchanged under `torchrun --nproc_per_node N -m training ...` (training.distributed).
 """
 
@@ -94,6 +96,17 @@ def main(argv: list[str] | None = None) -> None:
     triton.add_argument("--instance-kind", choices=["auto", "gpu", "cpu"], default="auto")
     triton.add_argument("--instances", type=int, default=1, help="model instances per device")
 
+    for name, what in [
+        ("writers-closed", "writer identification, closed set: the IAM study's classifier (FEMNIST or IAM)"),
+        ("writers-open", "writer embeddings for enrol-then-identify, evaluated on held-out writers"),
+    ]:
+        writers = sub.add_parser(name, help=what)
+        writers.add_argument("--config", type=Path, required=True, help="training/configs/writers_*.yaml")
+        writers.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+        writers.add_argument("--run-dir", type=Path, help="default: runs/<name>")
+        if name == "writers-open":
+            writers.add_argument("--export", type=Path, metavar="MODEL_DIR", help="e.g. models/writers")
+
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     command = _command(argv)
@@ -105,6 +118,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         for path in export_repository(args.models, args.out, options):
             print(f"wrote {path}")
+        return
+    if args.command.startswith("writers-"):
+        run_writers(args, command)
         return
     # Imported here so `--help` answers without loading torch.
     from training import distributed
@@ -141,6 +157,24 @@ def main(argv: list[str] | None = None) -> None:
     else:
         manifest = export_checkpoint(args.checkpoint, args.model_dir, command)
         print(f"exported {args.model_dir}: {manifest.metrics}")
+
+
+def run_writers(args: argparse.Namespace, command: str) -> None:
+    import json
+
+    from training.writers.config import load_writer_config
+    from training.writers.export import export_embedding
+    from training.writers.train import train_closed, train_open
+
+    cfg = load_writer_config(args.config, args.overrides)
+    run_dir = args.run_dir or REPO_ROOT / "runs" / cfg.name
+    if args.command == "writers-closed":
+        report = train_closed(cfg, run_dir)
+    else:
+        model, report = train_open(cfg, run_dir)
+        if args.export:
+            print(f"exported {export_embedding(model, cfg, report, args.export, command)}")
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

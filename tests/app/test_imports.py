@@ -22,6 +22,10 @@ PURE = [
     "app.preview",
     "app.segmentation",
     "app.reading",
+    "app.writers.manifest",
+    "app.writers.embedder",
+    "app.writers.matching",
+    "app.writers.store",
 ]
 
 

@@ -17,17 +17,25 @@ from schemathesis.config import SchemathesisConfig
 from app.config import Settings
 from app.main import create_app
 from bench.server import REPO
+from tests.app.writer_models import write_writer_model
 
 EXAMPLES_PER_OPERATION = 25
 PREDICT = "POST /predict/{task}"
 BATCH = "POST /predict/{task}/batch"
 READ = "POST /read/{task}"
+ENROL = "POST /writers"
+SAMPLES = "POST /writers/{writer_id}/samples"
+IDENTIFY = "POST /identify/writer"
 
 
 @pytest.fixture(scope="module")
-def operations(model_dir):
+def operations(model_dir, tmp_path_factory):
     config = SchemathesisConfig.from_path(REPO / "bench" / "schemathesis.toml")
-    app = create_app(Settings(model_dir=model_dir))
+    writers = tmp_path_factory.mktemp("writers")
+    writer_model = write_writer_model(writers / "model")
+    app = create_app(
+        Settings(model_dir=model_dir, writer_model_dir=writer_model, writer_db=str(writers / "w.db"))
+    )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
     return {f"{op.method.upper()} {op.path}": op for op in (r.ok() for r in schema.get_all_operations())}
 
@@ -41,13 +49,21 @@ def test_every_operation_is_covered(operations):
         "GET /health/live",
         "GET /health/ready",
         "GET /metrics",
+        ENROL,
+        SAMPLES,
+        "GET /writers",
+        "DELETE /writers/{writer_id}",
+        IDENTIFY,
     }
 
 
 @pytest.mark.parametrize(
     ("mode", "names"),
     # Only an operation with inputs can be sent inputs that break its schema.
-    [(GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, [PREDICT, BATCH, READ])],
+    [
+        (GenerationMode.POSITIVE, None),
+        (GenerationMode.NEGATIVE, [PREDICT, BATCH, READ, ENROL, SAMPLES, IDENTIFY]),
+    ],
     ids=["positive", "negative"],
 )
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow, on the garbage it is fed

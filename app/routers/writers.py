@@ -1,0 +1,274 @@
+"""Writer identification: `/writers` (enrol, add samples, list, delete) and `POST /identify/writer`.
+
+The embedding model (HWR_WRITER_MODEL_DIR) and the database (HWR_WRITER_DB) are opened on first use,
+so the rest of the service starts and serves without them; until a model is installed these
+endpoints answer 503 `model_not_ready`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, BinaryIO, TypeVar
+
+import numpy as np
+from anyio import CapacityLimiter, to_thread
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
+
+from app.config import Settings
+from app.errors import InvalidParameter, ModelNotReady, NoInk, ServiceError
+from app.preprocessing import NoInkError, preprocess
+from app.routers import SettingsDep, WorkersDep, error_responses
+from app.schemas import ModelRef
+from app.timeouts import lift_deadline
+from app.validation import decode_image, read_capped
+from app.writers.embedder import WriterEmbedder, WriterModelError, load_embedder
+from app.writers.matching import mean_embedding, rank_writers
+from app.writers.schemas import Candidate, IdentifyResponse, WriterList, WriterOut
+from app.writers.store import StoreUnavailable, Writer, WriterStore
+
+router = APIRouter(tags=["writers"])
+
+MAX_NAME_LENGTH = 200
+FILES_DESCRIPTION = "Images of single handwritten characters by one writer (repeat the field `files`)."
+
+
+class UnknownWriter(ServiceError):
+    status_code = 404
+    code = "unknown_writer"
+
+
+class WriterStoreUnavailable(ServiceError):
+    status_code = 503
+    code = "writer_store_unavailable"
+
+
+@dataclass(frozen=True)
+class WriterService:
+    embedder: WriterEmbedder
+    store: WriterStore
+    threshold: float
+
+    @property
+    def version(self) -> str:
+        return self.embedder.manifest.version
+
+
+_load_lock = threading.Lock()
+
+
+def open_service(request: Request) -> WriterService:
+    """Blocking: the app's writer service, built once (a failed attempt is retried next request)."""
+    state = request.app.state
+    with _load_lock:
+        service: WriterService | None = getattr(state, "writer_service", None)
+        if service is not None:
+            return service
+        settings: Settings = state.settings
+        try:
+            embedder = load_embedder(settings.writer_model_dir, settings.ort_intra_op_threads)
+        except WriterModelError as exc:
+            raise ModelNotReady(f"writer identification is not available: {exc}") from exc
+        try:
+            store = WriterStore(settings.writer_db)
+        except StoreUnavailable as exc:
+            raise WriterStoreUnavailable(str(exc)) from exc
+        threshold = settings.writer_threshold
+        service = WriterService(
+            embedder, store, embedder.manifest.threshold if threshold is None else threshold
+        )
+        state.writer_service = service
+        return service
+
+
+def embed_uploads(
+    service: WriterService, uploads: list[BinaryIO], settings: Settings
+) -> tuple[np.ndarray, list[bytes]]:
+    """Blocking: every file → its embedding (N×dim), and the raw bytes. Any bad file fails the request,
+    named by its place, so an enrolment is never built from part of what was sent."""
+    manifest = service.embedder.manifest
+    inputs, raw = [], []
+    for i, upload in enumerate(uploads):
+        try:
+            data = read_capped(upload, settings.max_upload_bytes)
+            image = decode_image(data, max_pixels=settings.max_pixels, max_side=settings.max_side)
+            try:
+                inputs.append(preprocess(image, manifest.preprocessing))
+            except NoInkError as exc:
+                raise NoInk(str(exc)) from exc
+        except ServiceError as exc:
+            exc.message = f"files[{i}]: {exc.message}"
+            raise
+        raw.append(data)
+    return service.embedder.embed(np.stack(inputs)), raw
+
+
+def check_files(files: list[UploadFile], settings: Settings) -> list[BinaryIO]:
+    if not files:
+        raise InvalidParameter("send at least one image in the field `files`")
+    if len(files) > settings.max_batch_files:
+        raise InvalidParameter(f"at most {settings.max_batch_files} files per request, got {len(files)}")
+    return [f.file for f in files]
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        raise InvalidParameter(f"name must be 1 to {MAX_NAME_LENGTH} characters (not only spaces)")
+    return name
+
+
+def out(writer: Writer) -> WriterOut:
+    return WriterOut(**vars(writer))
+
+
+T = TypeVar("T")
+
+
+async def run(workers: CapacityLimiter, work: Callable[[], T]) -> T:
+    """Blocking work in a thread, under the same worker limit as the predictions."""
+    async with workers:
+        lift_deadline()
+        try:
+            return await to_thread.run_sync(work)
+        except StoreUnavailable as exc:
+            raise WriterStoreUnavailable(str(exc)) from exc
+
+
+FilesField = Annotated[list[UploadFile], File(description=FILES_DESCRIPTION)]
+StoreImages = Annotated[
+    bool, Query(description="Also store the uploaded images (by default only their embeddings are kept).")
+]
+WriterId = Annotated[int, Path(ge=1, description="The writer's id (from `POST /writers`).")]
+
+
+@router.post(
+    "/writers",
+    status_code=201,
+    response_model=WriterOut,
+    responses=error_responses(400, 401, 408, 413, 415, 422, 503),
+    summary="Enrol a writer from images of their characters",
+)
+async def enrol_writer(
+    request: Request,
+    name: Annotated[str, Form(description="A name for the writer (need not be unique).")],
+    files: FilesField,
+    settings: SettingsDep,
+    workers: WorkersDep,
+    store_images: StoreImages = False,
+) -> WriterOut:
+    name = check_name(name)
+    uploads = check_files(files, settings)
+
+    def work() -> Writer:
+        service = open_service(request)
+        embeddings, raw = embed_uploads(service, uploads, settings)
+        return service.store.enrol(name, embeddings, service.version, raw if store_images else None)
+
+    return out(await run(workers, work))
+
+
+@router.post(
+    "/writers/{writer_id}/samples",
+    response_model=WriterOut,
+    responses=error_responses(400, 401, 404, 408, 413, 415, 422, 503),
+    summary="Add characters to an enrolled writer",
+)
+async def add_samples(
+    request: Request,
+    writer_id: WriterId,
+    files: FilesField,
+    settings: SettingsDep,
+    workers: WorkersDep,
+    store_images: StoreImages = False,
+) -> WriterOut:
+    uploads = check_files(files, settings)
+
+    def work() -> Writer:
+        service = open_service(request)
+        writer = service.store.get(writer_id)
+        if writer is None:
+            raise UnknownWriter(f"no writer with id {writer_id}")
+        if writer.model_version != service.version:
+            raise InvalidParameter(
+                f"writer {writer_id} was enrolled with model {writer.model_version!r}, not the serving "
+                f"{service.version!r}: delete and enrol again"
+            )
+        if writer.samples + len(uploads) > settings.writer_max_samples:
+            raise InvalidParameter(f"at most {settings.writer_max_samples} samples per writer")
+        embeddings, raw = embed_uploads(service, uploads, settings)
+        updated = service.store.add_samples(writer_id, embeddings, raw if store_images else None)
+        if updated is None:  # deleted meanwhile
+            raise UnknownWriter(f"no writer with id {writer_id}")
+        return updated
+
+    return out(await run(workers, work))
+
+
+@router.get(
+    "/writers",
+    response_model=WriterList,
+    responses=error_responses(401, 503),
+    summary="List the enrolled writers",
+)
+async def list_writers(request: Request, workers: WorkersDep) -> WriterList:
+    def work() -> list[Writer]:
+        return open_service(request).store.writers()
+
+    return WriterList(writers=[out(w) for w in await run(workers, work)])
+
+
+@router.delete(
+    "/writers/{writer_id}",
+    status_code=204,
+    responses=error_responses(401, 404, 503),
+    summary="Delete a writer and everything stored about them",
+)
+async def delete_writer(request: Request, writer_id: WriterId, workers: WorkersDep) -> Response:
+    def work() -> bool:
+        return open_service(request).store.delete(writer_id)
+
+    if not await run(workers, work):
+        raise UnknownWriter(f"no writer with id {writer_id}")
+    return Response(status_code=204)
+
+
+@router.post(
+    "/identify/writer",
+    response_model=IdentifyResponse,
+    responses=error_responses(400, 401, 408, 413, 415, 422, 503),
+    summary="Tell which enrolled writer wrote these characters",
+)
+async def identify_writer(
+    request: Request,
+    files: FilesField,
+    settings: SettingsDep,
+    workers: WorkersDep,
+    k: Annotated[int, Query(ge=1, le=100, description="How many candidates to return.")] = 5,
+) -> IdentifyResponse:
+    """All the images are taken to be by one writer: their embeddings are averaged (more
+    characters, surer answer)."""
+    uploads = check_files(files, settings)
+
+    def work() -> IdentifyResponse:
+        service = open_service(request)
+        embeddings, _ = embed_uploads(service, uploads, settings)
+        ids, means = service.store.means(service.version)
+        matches = rank_writers(mean_embedding(embeddings), ids, means, k)
+        names = service.store.names([m.writer_id for m in matches])
+        candidates = [
+            Candidate(id=m.writer_id, name=names.get(m.writer_id, ""), score=m.score) for m in matches
+        ]
+        known = bool(candidates) and candidates[0].score >= service.threshold
+        manifest = service.embedder.manifest
+        return IdentifyResponse(
+            model=ModelRef(name=manifest.name, version=manifest.version),
+            characters=len(embeddings),
+            threshold=service.threshold,
+            unknown=not known,
+            writer=candidates[0] if known else None,
+            candidates=candidates,
+        )
+
+    return await run(workers, work)

@@ -1,0 +1,6 @@
+"""Writer identification: enrol writers from a few handwritten characters, then tell who wrote a sample.
+
+Pure modules (no web framework): `manifest` (the embedding model's contract), `embedder` (ONNX →
+L2-normalised embeddings), `matching` (cosine top-k, "unknown"), `store` (the enrolments' database).
+The HTTP side is `app/routers/writers.py`.
+"""

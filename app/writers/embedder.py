@@ -1,0 +1,58 @@
+"""The writer-embedding model: verified against its manifest, images in, unit vectors out. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from app.inference import create_session
+from app.manifest import sha256_of
+from app.writers.manifest import WRITER_MANIFEST_FILE, WriterManifest
+
+
+class WriterModelError(Exception):
+    """No usable writer model: missing, checksum or graph not matching its manifest."""
+
+
+@dataclass(frozen=True)
+class WriterEmbedder:
+    manifest: WriterManifest
+    session: ort.InferenceSession
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        """N×1×S×S preprocessed inputs → N×dim float32, each row of unit length."""
+        (out,) = self.session.run([self.manifest.embedding.output], {self.manifest.input.name: batch})
+        return l2_normalise(np.asarray(out, np.float32))
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def load_embedder(directory: Path, intra_op_threads: int = 0) -> WriterEmbedder:
+    """Raises WriterModelError with a reason a person can act on."""
+    if not (directory / WRITER_MANIFEST_FILE).is_file():
+        raise WriterModelError(f"no writer model: {directory / WRITER_MANIFEST_FILE} does not exist")
+    try:
+        manifest = WriterManifest.load(directory)
+    except ValueError as exc:
+        raise WriterModelError(f"invalid {WRITER_MANIFEST_FILE}: {exc}") from exc
+    path = directory / manifest.onnx.file
+    if not path.is_file() or sha256_of(path) != manifest.onnx.sha256:
+        raise WriterModelError(f"{path} is missing or does not match its manifest's sha256")
+    session = create_session(path, intra_op_threads)
+    inputs, outputs = session.get_inputs(), {o.name: o for o in session.get_outputs()}
+    if [i.name for i in inputs] != [manifest.input.name]:
+        raise WriterModelError(
+            f"graph inputs {[i.name for i in inputs]}, manifest says {manifest.input.name!r}"
+        )
+    output = outputs.get(manifest.embedding.output)
+    if output is None or output.shape[-1] != manifest.embedding.dim:
+        raise WriterModelError(
+            f"graph has no output {manifest.embedding.output!r} of width {manifest.embedding.dim}"
+        )
+    return WriterEmbedder(manifest, session)

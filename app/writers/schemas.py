@@ -1,0 +1,36 @@
+"""Response bodies of the writer endpoints (app/routers/writers.py)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from app.schemas import ModelRef
+
+
+class WriterOut(BaseModel):
+    id: int
+    name: str
+    samples: int = Field(description="Characters enrolled (their embeddings are stored).")
+    model_version: str = Field(description="The embedding model they were enrolled with.")
+    created: str
+
+
+class WriterList(BaseModel):
+    writers: list[WriterOut]
+
+
+class Candidate(BaseModel):
+    id: int
+    name: str
+    score: float = Field(
+        description="Cosine similarity of the query's mean embedding to the writer's, in [-1, 1]."
+    )
+
+
+class IdentifyResponse(BaseModel):
+    model: ModelRef
+    characters: int = Field(description="Images the query's embedding was averaged over.")
+    threshold: float
+    unknown: bool = Field(description="True when no enrolled writer scores at least `threshold`.")
+    writer: Candidate | None = Field(description="The best candidate, or null when `unknown`.")
+    candidates: list[Candidate] = Field(description="The top-k enrolled writers, best first.")

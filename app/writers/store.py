@@ -1,0 +1,196 @@
+"""The enrolments' database: writers, their samples' embeddings (images only when asked), their means.
+
+One code path for SQLite (stdlib `sqlite3`, the embedded default: a file path) and PostgreSQL (a
+`postgresql://` URL, through `psycopg`, imported only then). The SQL is the subset both speak; only
+the placeholder style and the id/blob column types differ. A connection per operation: cheap for
+SQLite, fine for enrolment traffic on PostgreSQL, and thread-safe without sharing a connection.
+Pure (no web framework).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.writers.matching import mean_embedding
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be opened or written (path not writable, server down, driver missing)."""
+
+
+@dataclass(frozen=True)
+class Writer:
+    id: int
+    name: str
+    samples: int
+    model_version: str
+    created: str
+
+
+def _schema(id_type: str, blob: str) -> list[str]:
+    return [
+        f"""CREATE TABLE IF NOT EXISTS writers (
+            id {id_type}, name TEXT NOT NULL, created TEXT NOT NULL, model_version TEXT NOT NULL,
+            samples INTEGER NOT NULL, mean {blob} NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS writer_samples (
+            id {id_type}, writer_id INTEGER NOT NULL REFERENCES writers(id) ON DELETE CASCADE,
+            embedding {blob} NOT NULL, image {blob}, created TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS writer_samples_writer ON writer_samples (writer_id)",
+    ]
+
+
+class WriterStore:
+    """`WriterStore("data/writers.sqlite3")` or `WriterStore("postgresql://user@host/db")`."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.postgres = target.startswith(POSTGRES_SCHEMES)
+        self.mark = "%s" if self.postgres else "?"
+        self._driver_errors: type[Exception] = sqlite3.Error
+        if self.postgres:
+            statements = _schema("BIGSERIAL PRIMARY KEY", "BYTEA")
+        else:
+            statements = _schema("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB")
+        with self._connect() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        """A cursor in one transaction: committed on success, rolled back on error, then closed."""
+        try:
+            connection = self._open()
+        except Exception as exc:  # the driver's own errors differ; the cause is kept and logged
+            raise StoreUnavailable(f"cannot open the writer database: {exc}") from exc
+        try:
+            cursor = connection.cursor()
+            yield cursor
+            connection.commit()
+        except self._driver_errors as exc:  # locked past the timeout, disk full, server gone, …
+            connection.rollback()
+            raise StoreUnavailable(f"the writer database failed: {exc}") from exc
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
+
+    def _open(self) -> Any:
+        if self.postgres:
+            import psycopg  # optional: only PostgreSQL deployments install it
+
+            self._driver_errors = psycopg.Error
+            return psycopg.connect(self.target)
+        Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.target, timeout=10)
+        connection.execute("PRAGMA foreign_keys = ON")
+        return connection
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", self.mark)
+
+    def enrol(
+        self, name: str, embeddings: np.ndarray, model_version: str, images: list[bytes] | None
+    ) -> Writer:
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._connect() as cursor:
+            cursor.execute(
+                self._sql(
+                    "INSERT INTO writers (name, created, model_version, samples, mean)"
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id"
+                ),
+                (name, created, model_version, 0, _blob(mean_embedding(embeddings))),
+            )
+            writer_id = int(cursor.fetchone()[0])
+            self._add(cursor, writer_id, embeddings, images, created)
+        return Writer(writer_id, name, len(embeddings), model_version, created)
+
+    def add_samples(
+        self, writer_id: int, embeddings: np.ndarray, images: list[bytes] | None
+    ) -> Writer | None:
+        """None when no such writer."""
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._connect() as cursor:
+            if self._get(cursor, writer_id) is None:
+                return None
+            self._add(cursor, writer_id, embeddings, images, created)
+        return self.get(writer_id)
+
+    def _add(
+        self, cursor: Any, writer_id: int, embeddings: np.ndarray, images: list[bytes] | None, created: str
+    ) -> None:
+        rows = [
+            (writer_id, _blob(e), images[i] if images else None, created) for i, e in enumerate(embeddings)
+        ]
+        cursor.executemany(
+            self._sql(
+                "INSERT INTO writer_samples (writer_id, embedding, image, created) VALUES (?, ?, ?, ?)"
+            ),
+            rows,
+        )
+        # The mean is recomputed from every sample, so it never drifts from what is stored.
+        cursor.execute(self._sql("SELECT embedding FROM writer_samples WHERE writer_id = ?"), (writer_id,))
+        stored = np.stack([_vector(row[0]) for row in cursor.fetchall()])
+        cursor.execute(
+            self._sql("UPDATE writers SET samples = ?, mean = ? WHERE id = ?"),
+            (len(stored), _blob(mean_embedding(stored)), writer_id),
+        )
+
+    def get(self, writer_id: int) -> Writer | None:
+        with self._connect() as cursor:
+            return self._get(cursor, writer_id)
+
+    def _get(self, cursor: Any, writer_id: int) -> Writer | None:
+        cursor.execute(
+            self._sql("SELECT id, name, samples, model_version, created FROM writers WHERE id = ?"),
+            (writer_id,),
+        )
+        row = cursor.fetchone()
+        return Writer(*row) if row else None
+
+    def writers(self) -> list[Writer]:
+        with self._connect() as cursor:
+            cursor.execute("SELECT id, name, samples, model_version, created FROM writers ORDER BY id")
+            return [Writer(*row) for row in cursor.fetchall()]
+
+    def delete(self, writer_id: int) -> bool:
+        with self._connect() as cursor:
+            cursor.execute(self._sql("DELETE FROM writer_samples WHERE writer_id = ?"), (writer_id,))
+            cursor.execute(self._sql("DELETE FROM writers WHERE id = ?"), (writer_id,))
+            return bool(cursor.rowcount)
+
+    def means(self, model_version: str) -> tuple[list[int], np.ndarray]:
+        """Every writer enrolled with this model version and their means (K×dim); embeddings of
+        another model live in another space and are not comparable."""
+        with self._connect() as cursor:
+            cursor.execute(
+                self._sql("SELECT id, mean FROM writers WHERE model_version = ? ORDER BY id"),
+                (model_version,),
+            )
+            rows = cursor.fetchall()
+        if not rows:
+            return [], np.zeros((0, 0), np.float32)
+        return [int(r[0]) for r in rows], np.stack([_vector(r[1]) for r in rows])
+
+    def names(self, writer_ids: list[int]) -> dict[int, str]:
+        with self._connect() as cursor:
+            cursor.execute("SELECT id, name FROM writers")
+            return {int(i): name for i, name in cursor.fetchall() if int(i) in set(writer_ids)}
+
+
+def _blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, "<f4").tobytes()
+
+
+def _vector(blob: bytes) -> np.ndarray:
+    return np.frombuffer(bytes(blob), "<f4")

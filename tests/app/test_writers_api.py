@@ -1,0 +1,185 @@
+"""Writer identification over HTTP: enrol, add samples, list, delete, identify, restart, bad inputs."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.app.conftest import draw_letter, encode
+from tests.app.writer_models import write_writer_model
+
+Client = Callable[..., TestClient]
+
+
+def glyphs(letter: str, n: int = 3) -> list[tuple[str, tuple[str, bytes, str]]]:
+    """n drawings of one letter at different sizes: one "writer"'s characters."""
+    sizes = [(120, 120), (160, 140), (200, 200), (140, 180), (100, 100)]
+    return [
+        ("files", (f"{letter}{i}.png", encode(draw_letter(letter, sizes[i])), "image/png")) for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def writer_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_writer_model(tmp_path_factory.mktemp("writer-model"), threshold=0.9)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "writers.sqlite3"
+
+
+@pytest.fixture
+def writers_client(make_client: Client, model_dir: Path, writer_model: Path, db: Path) -> TestClient:
+    return make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db))
+
+
+def enrol(client: TestClient, name: str, letter: str, **params: object) -> dict:
+    response = client.post("/writers", data={"name": name}, files=glyphs(letter), params=params)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_enrol_list_add_identify_delete(writers_client: TestClient):
+    alice = enrol(writers_client, "Alice", "A")
+    bob = enrol(writers_client, "Bob", "O")
+    assert alice["samples"] == 3 and alice["name"] == "Alice" and alice["id"] != bob["id"]
+    listed = writers_client.get("/writers").json()["writers"]
+    assert [(w["id"], w["name"]) for w in listed] == [(alice["id"], "Alice"), (bob["id"], "Bob")]
+
+    added = writers_client.post(f"/writers/{alice['id']}/samples", files=glyphs("A", 2))
+    assert added.status_code == 200 and added.json()["samples"] == 5
+
+    answer = writers_client.post("/identify/writer", files=glyphs("A", 2), params={"k": 2}).json()
+    assert answer["unknown"] is False and answer["writer"]["id"] == alice["id"]
+    assert answer["characters"] == 2 and answer["threshold"] == 0.9
+    assert [c["name"] for c in answer["candidates"]] == ["Alice", "Bob"]
+    assert answer["candidates"][0]["score"] > answer["candidates"][1]["score"]
+
+    assert writers_client.delete(f"/writers/{alice['id']}").status_code == 204
+    assert writers_client.delete(f"/writers/{alice['id']}").json()["error"]["code"] == "unknown_writer"
+    assert [w["name"] for w in writers_client.get("/writers").json()["writers"]] == ["Bob"]
+    answer = writers_client.post("/identify/writer", files=glyphs("A", 1)).json()
+    assert [c["name"] for c in answer["candidates"]] == ["Bob"]
+
+
+def test_below_the_threshold_is_unknown(make_client: Client, model_dir: Path, writer_model: Path, db: Path):
+    client = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db), writer_threshold=0.999)
+    enrol(client, "Alice", "A")
+    answer = client.post("/identify/writer", files=glyphs("X", 2)).json()
+    assert answer["unknown"] is True and answer["writer"] is None
+    assert answer["candidates"][0]["name"] == "Alice" and answer["candidates"][0]["score"] < 0.999
+
+
+def test_no_writers_enrolled_is_unknown(writers_client: TestClient):
+    answer = writers_client.post("/identify/writer", files=glyphs("A", 1)).json()
+    assert answer["unknown"] is True and answer["candidates"] == []
+
+
+def test_enrolments_survive_a_restart(make_client: Client, model_dir: Path, writer_model: Path, db: Path):
+    first = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db))
+    alice = enrol(first, "Alice", "A")
+    enrol(first, "Bob", "O")
+    first.close()  # the app shuts down; a new process-like app opens the same file
+    second = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db))
+    assert [w["name"] for w in second.get("/writers").json()["writers"]] == ["Alice", "Bob"]
+    assert second.post("/identify/writer", files=glyphs("A", 2)).json()["writer"]["id"] == alice["id"]
+
+
+def stored_images(db: Path) -> list[bytes | None]:
+    with sqlite3.connect(db) as connection:
+        return [row[0] for row in connection.execute("SELECT image FROM writer_samples")]
+
+
+def test_only_embeddings_are_stored_unless_asked(writers_client: TestClient, db: Path):
+    enrol(writers_client, "Alice", "A")
+    assert stored_images(db) == [None, None, None]
+    enrol(writers_client, "Bob", "O", store_images="true")
+    images = stored_images(db)[3:]
+    assert all(image and image.startswith(b"\x89PNG") for image in images)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "code"),
+    [
+        ("post", "/writers", {"data": {"name": "x"}}, 422, "validation_error"),  # no files
+        ("post", "/writers", {"files": glyphs("A", 1)}, 422, "validation_error"),  # no name
+        ("post", "/writers", {"data": {"name": "   "}, "files": glyphs("A", 1)}, 422, "invalid_parameter"),
+        ("post", "/writers/0/samples", {"files": glyphs("A", 1)}, 422, "validation_error"),
+        ("post", "/writers/999/samples", {"files": glyphs("A", 1)}, 404, "unknown_writer"),
+        ("delete", "/writers/999", {}, 404, "unknown_writer"),
+        ("post", "/identify/writer", {"files": [("files", ("x.txt", b"not an image", "text/plain"))]}, 415,
+         "unsupported_image"),
+        ("post", "/identify/writer", {"files": [("files", ("e.png", b"", "image/png"))]}, 422, "empty_file"),
+        ("post", "/identify/writer", {"params": {"k": 0}, "files": glyphs("A", 1)}, 422, "validation_error"),
+    ],
+)  # fmt: skip
+def test_bad_inputs(writers_client: TestClient, method: str, path: str, kwargs: dict, status: int, code: str):
+    response = getattr(writers_client, method)(path, **kwargs)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+
+
+def test_a_blank_image_names_its_place_and_enrols_nothing(writers_client: TestClient, images):
+    files = [*glyphs("A", 1), ("files", ("blank.jpg", images.blank_photo(), "image/jpeg"))]
+    response = writers_client.post("/writers", data={"name": "Alice"}, files=files)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "no_ink"
+    assert response.json()["error"]["message"].startswith("files[1]: ")
+    assert writers_client.get("/writers").json()["writers"] == []
+
+
+def test_files_per_request_are_capped(make_client: Client, model_dir: Path, writer_model: Path, db: Path):
+    client = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db), max_batch_files=2)
+    response = client.post("/identify/writer", files=glyphs("A", 3))
+    assert response.status_code == 422 and "at most 2 files" in response.json()["error"]["message"]
+
+
+def test_samples_per_writer_are_capped(make_client: Client, model_dir: Path, writer_model: Path, db: Path):
+    client = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db), writer_max_samples=4)
+    alice = enrol(client, "Alice", "A")
+    response = client.post(f"/writers/{alice['id']}/samples", files=glyphs("A", 2))
+    assert response.status_code == 422 and "at most 4 samples" in response.json()["error"]["message"]
+
+
+def test_without_a_model_the_writer_endpoints_are_not_ready(
+    make_client: Client, model_dir: Path, tmp_path: Path
+):
+    client = make_client(model_dir, writer_model_dir=tmp_path / "none", writer_db=str(tmp_path / "w.db"))
+    for response in (client.get("/writers"), client.post("/identify/writer", files=glyphs("A", 1))):
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "model_not_ready"
+        assert "writer_manifest.json does not exist" in response.json()["error"]["message"]
+    # the rest of the service is unaffected
+    assert client.get("/health/ready").status_code == 200
+
+
+def test_a_model_not_matching_its_checksum_is_refused(make_client: Client, model_dir: Path, tmp_path: Path):
+    directory = write_writer_model(tmp_path / "model")
+    (directory / "model.onnx").write_bytes((directory / "model.onnx").read_bytes() + b"\0")
+    client = make_client(model_dir, writer_model_dir=directory, writer_db=str(tmp_path / "w.db"))
+    response = client.get("/writers")
+    assert response.status_code == 503 and "sha256" in response.json()["error"]["message"]
+
+
+def test_an_unwritable_database_is_a_clear_503(
+    make_client: Client, model_dir: Path, writer_model: Path, tmp_path: Path
+):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    client = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(blocker / "writers.sqlite3"))
+    response = client.get("/writers")
+    assert response.status_code == 503 and response.json()["error"]["code"] == "writer_store_unavailable"
+
+
+def test_the_bearer_token_guards_the_writer_endpoints(
+    make_client: Client, model_dir: Path, writer_model: Path, db: Path
+):
+    token = "0123456789abcdef0123"
+    client = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db), api_token=token)
+    assert client.get("/writers").status_code == 401
+    assert client.post("/identify/writer", files=glyphs("A", 1)).status_code == 401
+    assert client.get("/writers", headers={"Authorization": f"Bearer {token}"}).status_code == 200
