@@ -37,8 +37,8 @@ class Settings(BaseSettings):
     # Dynamic micro-batching of concurrent single predictions (app/batching.py): at most this many
     # inputs per model call (1 turns it off), held at most this long for more to arrive while
     # other requests are still preparing theirs.
-    # Off by default: on a 2-core CPU it added ~1 ms at one client and no throughput at 16
-    # (docs/benchmarks.md); it pays where the model call dominates (GPU, bigger models).
+    # Off by default: on a 2-core CPU it changed neither throughput nor latency beyond run-to-run
+    # noise (docs/benchmarks.md); it pays where the model call dominates (GPU, bigger models).
     batch_max_size: int = Field(default=1, ge=1)
     batch_max_wait_ms: float = Field(default=2.0, ge=0)
     # "int8": each model's int8 variant where its manifest records one within accuracy tolerance
