@@ -46,9 +46,12 @@ LABEL org.opencontainers.image.title="handwriting-service" \
       org.opencontainers.image.revision="${GIT_SHA}"
 
 # uid/gid 10001: numeric, so Kubernetes/Container Apps can verify runAsNonRoot.
+# /var/lib/hwr: the writer enrolments database (HWR_WRITER_DB); owned by the service so a named
+# volume mounted there (docker-compose.yml) starts writable on a read-only root filesystem.
 RUN groupadd --gid 10001 hwr \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
-       --shell /usr/sbin/nologin hwr
+       --shell /usr/sbin/nologin hwr \
+    && mkdir -p /var/lib/hwr && chown 10001:10001 /var/lib/hwr
 
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /srv/hwr
@@ -64,6 +67,8 @@ ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     ORT_DISABLE_TELEMETRY=1 \
     HWR_MODEL_DIR=/srv/hwr/models \
+    HWR_WRITER_MODEL_DIR=/srv/hwr/models/writers \
+    HWR_WRITER_DB=/var/lib/hwr/writers.sqlite3 \
     HWR_HOST=0.0.0.0 \
     HWR_PORT=8000 \
     HWR_LOG_LEVEL=INFO
