@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ from sklearn.cluster import KMeans
 from torch import nn
 
 from app.manifest import Manifest
-from bench.server import REPO, Server, free_port, wait_until_ready
+from bench.server import REPO, Server, free_port, serving
 from training.models import create_model
 
 SEED_SIDE = 300
@@ -182,18 +181,8 @@ def running_baseline(log_path: Path, task: str = "letter", n_init: str = "auto")
     port = free_port()
     command = [sys.executable, "-m", "bench.baseline", "--port", str(port), "--task", task]
     command += ["--n-init", n_init]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=log)
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        wait_until_ready(server.url, process, timeout_s=120)
+    with serving(command, port, log_path) as server:
         yield server
-    finally:
-        try:
-            server.stop(timeout_s=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def parse_n_init(value: str) -> int | str:

@@ -53,6 +53,29 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout_s: floa
 
 
 @contextmanager
+def serving(
+    command: list[str],
+    port: int,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    ready_timeout_s: float = 120,
+) -> Iterator[Server]:
+    """Run `command` (a server listening on 127.0.0.1:`port`) until ready; SIGTERM it on exit."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log)
+    server = Server(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        wait_until_ready(server.url, process, ready_timeout_s)
+        yield server
+    finally:
+        try:
+            server.stop(timeout_s=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
 def running_server(
     model_dir: Path,
     log_path: Path,
@@ -64,16 +87,5 @@ def running_server(
     env = {name: value for name, value in os.environ.items() if not name.startswith("HWR_")}
     env |= {f"HWR_{name.upper()}": str(value) for name, value in (settings or {}).items()}
     env |= {"HWR_HOST": "127.0.0.1", "HWR_PORT": str(port), "HWR_MODEL_DIR": str(model_dir)}
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "app"], cwd=REPO, env=env, stdout=log, stderr=log)
-    server = Server(process, url, log_path)
-    try:
-        wait_until_ready(url, process, ready_timeout_s)
+    with serving([sys.executable, "-m", "app"], port, log_path, env, ready_timeout_s) as server:
         yield server
-    finally:
-        try:
-            server.stop(timeout_s=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
