@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,6 +22,28 @@ SCHEMA_VERSION = 1
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContractFile(_Strict):
+    """A model's JSON contract, read from and written to `FILE` in its directory."""
+
+    FILE: ClassVar[str]
+
+    @classmethod
+    def load(cls, model_dir: Path) -> Self:
+        return cls.model_validate_json((model_dir / cls.FILE).read_text(encoding="utf-8"))
+
+    def save(self, model_dir: Path) -> Path:
+        path = model_dir / self.FILE
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+def check_input_matches(input_spec: InputSpec, preprocessing: PreprocessConfig) -> None:
+    """The model's input must be the canvas its preprocessing draws: N × 1 × size × size."""
+    size = preprocessing.canvas_size
+    if tuple(input_spec.shape[1:]) != (1, size, size):
+        raise ValueError(f"input shape {input_spec.shape} does not match canvas {size}×{size}")
 
 
 class OnnxFile(_Strict):
@@ -86,7 +108,9 @@ class TrainingInfo(_Strict):
     duration_s: float = 0.0
 
 
-class Manifest(_Strict):
+class Manifest(ContractFile):
+    FILE = MANIFEST_FILE
+
     schema_version: int = SCHEMA_VERSION
     name: str
     task: str
@@ -115,9 +139,7 @@ class Manifest(_Strict):
 
     @model_validator(mode="after")
     def _input_matches_preprocessing(self) -> Manifest:
-        size = self.preprocessing.canvas_size
-        if tuple(self.input.shape[1:]) != (1, size, size):
-            raise ValueError(f"input shape {self.input.shape} does not match canvas {size}×{size}")
+        check_input_matches(self.input, self.preprocessing)
         return self
 
     @model_validator(mode="after")
@@ -128,15 +150,6 @@ class Manifest(_Strict):
                 f"composition {self.composition!r} needs heads {graphemes.HEADS}: {sorted(names)}"
             )
         return self
-
-    @classmethod
-    def load(cls, model_dir: Path) -> Manifest:
-        return cls.model_validate_json((model_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
-
-    def save(self, model_dir: Path) -> Path:
-        path = model_dir / MANIFEST_FILE
-        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        return path
 
 
 def sha256_of(path: Path) -> str:

@@ -8,11 +8,10 @@ a `manifest.json`, so it never mistakes this model for a classifier. Training wr
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.manifest import InputSpec, OnnxFile, TrainingInfo
+from app.manifest import ContractFile, InputSpec, OnnxFile, TrainingInfo, check_input_matches
 from app.preprocessing import PreprocessConfig
 
 WRITER_MANIFEST_FILE = "writer_manifest.json"
@@ -27,7 +26,9 @@ class EmbeddingSpec(_Strict):
     dim: int = Field(ge=2)
 
 
-class WriterManifest(_Strict):
+class WriterManifest(ContractFile):
+    FILE = WRITER_MANIFEST_FILE
+
     schema_version: int = 1
     name: str
     task: str = "writer"
@@ -46,16 +47,5 @@ class WriterManifest(_Strict):
 
     @model_validator(mode="after")
     def _input_matches_preprocessing(self) -> WriterManifest:
-        size = self.preprocessing.canvas_size
-        if tuple(self.input.shape[1:]) != (1, size, size):
-            raise ValueError(f"input shape {self.input.shape} does not match canvas {size}×{size}")
+        check_input_matches(self.input, self.preprocessing)
         return self
-
-    @classmethod
-    def load(cls, directory: Path) -> WriterManifest:
-        return cls.model_validate_json((directory / WRITER_MANIFEST_FILE).read_text(encoding="utf-8"))
-
-    def save(self, directory: Path) -> Path:
-        path = directory / WRITER_MANIFEST_FILE
-        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        return path
