@@ -46,9 +46,10 @@ class Settings(BaseSettings):
     # inference, ≤ 0.05 points lost). "float" always serves the float model.
     model_variant: Literal["float", "int8"] = "int8"
     # JPEGs larger than this decode at 1/2, 1/4 or 1/8 scale (DCT scaling) with the longer side
-    # still ≥ this (or ≥ the model's `max_side` if less): a 12-MP photo then decodes to 1000×750
-    # and preprocesses in ~1.5 ms instead of ~7 (docs/benchmarks.md). 0: full size.
-    jpeg_decode_min_side: int = Field(default=640, ge=0)
+    # still ≥ this (or ≥ the model's `max_side` if less): a 12-MP photo then decodes to 500×375,
+    # 3× the 160 px first look, so the closer look at a small mark still has pixels to gain; a
+    # 640×480 one at full size (docs/benchmarks.md). 0: full size.
+    jpeg_decode_min_side: int = Field(default=480, ge=0)
     # 0 leaves ONNX Runtime's own default (one thread per physical core).
     ort_intra_op_threads: int = Field(default=0, ge=0)
     # Predictions computed at once (decode → inference, each in a worker thread), and predict
@@ -67,11 +68,11 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # When set, /predict/* requires `Authorization: Bearer <token>`.
     api_token: SecretStr | None = None
-    # Writer identification: an SQLite file path or a postgresql:// URL (psycopg needed then).
+    # Writer identification: an SQLite file path or a postgresql:// URL (the `postgres` extra).
     writer_db: str = DEFAULT_WRITER_DB
     writer_model_dir: Path = DEFAULT_WRITER_MODEL_DIR
-    # Best cosine score below this → "unknown". Provisional until the trained model's verification
-    # EER threshold replaces it (its writer_manifest.json records one, which wins when present).
+    # Best cosine score below this → "unknown", whatever the query's size. Unset: the model's own
+    # verification EER thresholds (writer_manifest.json), per number of query characters.
     writer_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     writer_max_samples: int = Field(default=500, ge=1)  # per writer, so one cannot fill the database
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"

@@ -17,6 +17,7 @@ exactly what the model was trained on.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -42,6 +43,11 @@ class PreprocessConfig:
     background_side: int = 256
     background_window: float = 0.5
     min_background_window: int = 63
+    # That median is smooth by construction, so it may be taken on a copy scaled down by a whole
+    # factor until its window spans at most this many pixels (on a 160 px work image: half the
+    # side, a quarter of the time), then scaled back up. 0: at `background_side` itself, as the
+    # models trained before this knob recorded.
+    median_max_window: int = 0
     # Then, polarity known, the ink's background is a morphological closing (dark ink) or opening
     # (light ink) with a square of `paper_window` × the longer side: unlike a median it stays
     # paper under a bold marker that fills most of a tight crop (only strokes narrower than the
@@ -113,6 +119,11 @@ def flatten_background(gray: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
         # Tiny images: the window covers the whole image, so the background is its median.
         background = np.full_like(gray, int(np.median(small)))
     else:
+        if cfg.median_max_window and window > cfg.median_max_window:
+            factor = math.ceil(window / cfg.median_max_window)  # whole: OpenCV's fast area resize
+            size = (max(1, round(small.shape[1] / factor)), max(1, round(small.shape[0] / factor)))
+            small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+            window = (window // factor) | 1
         background = cv2.medianBlur(small, max(3, window))
         if background.shape != gray.shape:
             background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)

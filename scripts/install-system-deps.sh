@@ -4,12 +4,13 @@
 #                      (the Bengali grapheme renderer, training/data/bengali_render.py)
 #   fonts-beng       – Likhan, Mukti, Ani, Jamrul (fonts-beng-extra) and Lohit Bengali/Assamese
 #   fonts-noto-core  – Noto Sans/Serif Bengali (also what the web page's Bengali text is shown in)
+#   postgresql       – initdb/pg_ctl for the writer store's tests on a real server (tests/postgres.py)
 #   chromium         – the browser that tests/browser/ drives with Playwright (Debian's is a real
 #                      package; Ubuntu's is a snap wrapper, so there set CHROMIUM_PATH instead)
 # Idempotent: installs only what is missing. Without root or apt-get it only says what to do.
 set -euo pipefail
 
-packages=(libfribidi0 fonts-beng fonts-noto-core)
+packages=(libfribidi0 fonts-beng fonts-noto-core postgresql)
 if grep -qsx 'ID=ubuntu' /etc/os-release; then
   echo "notice: not installing Ubuntu's snap chromium; browser tests use CHROMIUM_PATH or /usr/bin/google-chrome" >&2
 else

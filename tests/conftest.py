@@ -1,10 +1,17 @@
-"""Shared fixtures: images drawn in code, nothing downloaded."""
+"""Shared fixtures: images drawn in code, nothing downloaded; a throwaway PostgreSQL server."""
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 import pytest
+
+from tests.postgres import fresh_database, server_binaries, temporary_server
+
+_databases = itertools.count()
 
 
 def draw_letter(
@@ -28,3 +35,19 @@ def draw_letter(
 @pytest.fixture
 def letter_image() -> np.ndarray:
     return draw_letter()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for the whole session (started only if a test asks for it)."""
+    bindir = server_binaries()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server (initdb, pg_ctl): `make test` installs Debian's postgresql")
+    with temporary_server(bindir) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_db(postgres_server: str) -> str:
+    """The URL of a new, empty database on that server."""
+    return fresh_database(postgres_server, f"test_{next(_databases)}")

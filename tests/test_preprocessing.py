@@ -187,3 +187,17 @@ def test_work_side_zero_finds_the_ink_in_one_pass_at_max_side():
     one_pass = PreprocessConfig(work_side=0)
     assert similarity(preprocess(image, one_pass), preprocess(image, CFG)) > 0.97
     assert not np.allclose(preprocess(image, one_pass), preprocess(image, CFG))
+
+
+def test_median_on_a_smaller_copy_keeps_what_the_full_median_finds():
+    # The letters model's fast path: the polarity median on a half-size copy of the work image.
+    # On an unevenly lit photo it must find the same ink as the median at full size.
+    clean = draw_letter("R", size=(400, 400), thickness=14)
+    ramp = np.linspace(0.35, 1.0, 400, dtype=np.float32)
+    shadowed = (clean.astype(np.float32) * ramp[None, :] * ramp[:, None] ** 0.5).astype(np.uint8)
+    assert PreprocessConfig().median_max_window == 0  # older manifests: the full-size median
+    fast = PreprocessConfig(median_max_window=32)
+    for image in (clean, shadowed, 255 - clean):
+        assert similarity(preprocess(image, fast), preprocess(image, CFG)) > 0.98
+    with pytest.raises(NoInkError):
+        preprocess(np.full((300, 300), 128, np.uint8), fast)

@@ -14,23 +14,23 @@ from app.registry import ModelRegistry
 from app.schemas import ErrorResponse
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     return request.app.state.registry
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def get_workers(request: Request) -> CapacityLimiter:
+async def get_workers(request: Request) -> CapacityLimiter:
     return request.app.state.workers
 
 
-def get_batchers(request: Request) -> dict[str, DynamicBatcher]:
+async def get_batchers(request: Request) -> dict[str, DynamicBatcher]:
     return request.app.state.batchers
 
 

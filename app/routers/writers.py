@@ -48,11 +48,16 @@ class WriterStoreUnavailable(ServiceError):
 class WriterService:
     embedder: WriterEmbedder
     store: WriterStore
-    threshold: float
+    fixed_threshold: float | None  # HWR_WRITER_THRESHOLD; else the manifest's, per query size
 
     @property
     def version(self) -> str:
         return self.embedder.manifest.version
+
+    def threshold(self, characters: int) -> float:
+        if self.fixed_threshold is not None:
+            return self.fixed_threshold
+        return self.embedder.manifest.threshold_for(characters)
 
 
 _load_lock = threading.Lock()
@@ -74,10 +79,7 @@ def open_service(request: Request) -> WriterService:
             store = WriterStore(settings.writer_db)
         except StoreUnavailable as exc:
             raise WriterStoreUnavailable(str(exc)) from exc
-        threshold = settings.writer_threshold
-        service = WriterService(
-            embedder, store, embedder.manifest.threshold if threshold is None else threshold
-        )
+        service = WriterService(embedder, store, settings.writer_threshold)
         state.writer_service = service
         return service
 
@@ -260,12 +262,13 @@ async def identify_writer(
         candidates = [
             Candidate(id=m.writer_id, name=names.get(m.writer_id, ""), score=m.score) for m in matches
         ]
-        known = bool(candidates) and candidates[0].score >= service.threshold
+        threshold = service.threshold(len(embeddings))
+        known = bool(candidates) and candidates[0].score >= threshold
         manifest = service.embedder.manifest
         return IdentifyResponse(
             model=ModelRef(name=manifest.name, version=manifest.version),
             characters=len(embeddings),
-            threshold=service.threshold,
+            threshold=threshold,
             unknown=not known,
             writer=candidates[0] if known else None,
             candidates=candidates,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.manifest import ContractFile, InputSpec, OnnxFile, TrainingInfo, check_input_matches
@@ -40,8 +41,12 @@ class WriterManifest(ContractFile):
     preprocessing: PreprocessConfig
     embedding: EmbeddingSpec
     # Cosine score of a query to a writer's mean below which the answer is "unknown": the
-    # verification EER threshold measured at export on held-out writers.
+    # verification EER threshold measured at export on validation writers, one query character.
     threshold: float = Field(default=0.5, ge=-1.0, le=1.0)
+    # The same, measured per number of query characters ("1", "5", "20"): a mean over more
+    # characters scores higher, for the right writer and the wrong ones alike, so one threshold
+    # would call almost every multi-character query known. Empty in older manifests.
+    thresholds_by_query: dict[int, float] = Field(default_factory=dict)
     metrics: dict[str, float] = Field(default_factory=dict)
     training: TrainingInfo
 
@@ -49,3 +54,12 @@ class WriterManifest(ContractFile):
     def _input_matches_preprocessing(self) -> WriterManifest:
         check_input_matches(self.input, self.preprocessing)
         return self
+
+    def threshold_for(self, characters: int) -> float:
+        """The threshold for a query of this many characters: interpolated in log(count) between
+        the measured counts, held at the ends; the single `threshold` when none were measured."""
+        if not self.thresholds_by_query:
+            return self.threshold
+        counts = sorted(self.thresholds_by_query)
+        values = [self.thresholds_by_query[c] for c in counts]
+        return float(np.interp(np.log(max(characters, 1)), np.log(counts), values))

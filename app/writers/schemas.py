@@ -30,7 +30,10 @@ class Candidate(BaseModel):
 class IdentifyResponse(BaseModel):
     model: ModelRef
     characters: int = Field(description="Images the query's embedding was averaged over.")
-    threshold: float
+    threshold: float = Field(
+        description="The score the best candidate needed: the model's, for this many characters "
+        "(or `HWR_WRITER_THRESHOLD`)."
+    )
     unknown: bool = Field(description="True when no enrolled writer scores at least `threshold`.")
     writer: Candidate | None = Field(description="The best candidate, or null when `unknown`.")
     candidates: list[Candidate] = Field(description="The top-k enrolled writers, best first.")

@@ -227,9 +227,9 @@ def test_big_jpegs_decode_reduced_but_never_below_the_setting(make_client, model
     from app.routers.predict import decode_side
 
     manifest = letter_model.manifest
-    assert decode_side(manifest, Settings(model_dir=model_dir)) == min(640, manifest.preprocessing.max_side)
+    assert decode_side(manifest, Settings(model_dir=model_dir)) == min(480, manifest.preprocessing.max_side)
     assert decode_side(manifest, Settings(model_dir=model_dir, jpeg_decode_min_side=0)) is None
     big = encode(draw_letter("A", size=(1600, 1600)), "JPEG", quality=90)
-    for side in (0, 640):
+    for side in (0, 480):
         response = post(make_client(model_dir, jpeg_decode_min_side=side), big)
         assert response.status_code == 200 and response.json()["predictions"]

@@ -1,4 +1,5 @@
-"""The enrolments' database and the matching, without HTTP (SQLite; no PostgreSQL server here)."""
+"""The enrolments' database and the matching, without HTTP: every store test runs on SQLite and on a
+real PostgreSQL server (tests/postgres.py; skipped, with the reason, where none is installed)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,20 @@ from app.writers.matching import mean_embedding, rank_writers
 from app.writers.store import StoreUnavailable, WriterStore
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a fresh, empty store lives: a SQLite file, or a new database on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "w.db")
+    return request.getfixturevalue("postgres_db")
+
+
 def unit(*values: float) -> np.ndarray:
     return l2_normalise(np.asarray(values, np.float32))
 
 
-def test_the_mean_is_kept_over_every_sample(tmp_path: Path):
-    store = WriterStore(str(tmp_path / "w.db"))
+def test_the_mean_is_kept_over_every_sample(target: str):
+    store = WriterStore(target)
     writer = store.enrol("A", np.stack([unit(1, 0, 0)]), "v1", None)
     store.add_samples(writer.id, np.stack([unit(0, 1, 0)]), None)
     ids, means = store.means("v1")
@@ -25,16 +34,16 @@ def test_the_mean_is_kept_over_every_sample(tmp_path: Path):
     np.testing.assert_allclose(means[0], unit(1, 1, 0), atol=1e-6)
 
 
-def test_writers_of_another_model_version_are_not_compared(tmp_path: Path):
-    store = WriterStore(str(tmp_path / "w.db"))
+def test_writers_of_another_model_version_are_not_compared(target: str):
+    store = WriterStore(target)
     old = store.enrol("old", np.stack([unit(1, 0)]), "v1", None)
     new = store.enrol("new", np.stack([unit(0, 1)]), "v2", None)
     assert store.means("v2")[0] == [new.id] and store.means("v1")[0] == [old.id]
     assert store.means("v3")[0] == []
 
 
-def test_delete_removes_the_samples_too(tmp_path: Path):
-    store = WriterStore(str(tmp_path / "w.db"))
+def test_delete_removes_the_samples_too(target: str):
+    store = WriterStore(target)
     writer = store.enrol("A", np.stack([unit(1, 0), unit(0, 1)]), "v1", [b"x", b"y"])
     assert store.delete(writer.id) and not store.delete(writer.id)
     with store._connect() as cursor:
@@ -43,10 +52,34 @@ def test_delete_removes_the_samples_too(tmp_path: Path):
 
 
 def test_postgres_urls_use_the_postgres_dialect():
-    # Only the dialect is checked: no PostgreSQL server is reachable where these tests run.
     store = WriterStore.__new__(WriterStore)
     store.postgres, store.mark = True, "%s"
     assert store._sql("SELECT 1 FROM writers WHERE id = ?") == "SELECT 1 FROM writers WHERE id = %s"
+
+
+def test_writers_list_in_enrolment_order_and_names_resolve(target: str):
+    store = WriterStore(target)
+    names = ["Chloé", "Ada", "রবীন্দ্রনাথ"]  # UTF-8 names survive both databases
+    ids = [store.enrol(name, np.stack([unit(1, i)]), "v1", None).id for i, name in enumerate(names)]
+    assert [w.name for w in store.writers()] == names and ids == sorted(ids)
+    assert store.names(ids[1:]) == {ids[1]: "Ada", ids[2]: "রবীন্দ্রনাথ"}
+    assert store.get(ids[0]).model_version == "v1" and store.get(10**9) is None  # type: ignore[union-attr]
+    assert store.add_samples(10**9, np.stack([unit(1, 0)]), None) is None
+
+
+def test_stored_images_come_back_byte_for_byte(target: str):
+    store = WriterStore(target)
+    image = bytes(range(256)) * 4  # every byte value: BLOB and BYTEA both keep them
+    writer = store.enrol("A", np.stack([unit(1, 0)]), "v1", [image])
+    with store._connect() as cursor:
+        cursor.execute(store._sql("SELECT image FROM writer_samples WHERE writer_id = ?"), (writer.id,))
+        assert bytes(cursor.fetchone()[0]) == image
+
+
+def test_an_unreachable_postgres_server_is_store_unavailable(tmp_path: Path):
+    pytest.importorskip("psycopg")
+    with pytest.raises(StoreUnavailable, match="cannot open the writer database"):
+        WriterStore(f"postgresql://postgres@/postgres?host={tmp_path}&port=1&connect_timeout=2")
 
 
 def test_rank_writers_best_first():
@@ -57,8 +90,8 @@ def test_rank_writers_best_first():
     np.testing.assert_allclose(mean_embedding(np.stack([unit(1, 0), unit(0, 1)])), unit(1, 1))
 
 
-def test_a_database_failure_is_store_unavailable(tmp_path: Path):
-    store = WriterStore(str(tmp_path / "w.db"))
+def test_a_database_failure_is_store_unavailable(target: str):
+    store = WriterStore(target)
     with store._connect() as cursor:
         cursor.execute("DROP TABLE writer_samples")
     with pytest.raises(StoreUnavailable, match="writer database failed"):

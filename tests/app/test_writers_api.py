@@ -75,17 +75,47 @@ def test_below_the_threshold_is_unknown(make_client: Client, model_dir: Path, wr
     assert answer["candidates"][0]["name"] == "Alice" and answer["candidates"][0]["score"] < 0.999
 
 
+def test_the_threshold_follows_the_number_of_query_characters(
+    make_client: Client, model_dir: Path, tmp_path: Path, db: Path
+):
+    # As if measured per query size at export: any single character passes, no five characters do.
+    model = write_writer_model(tmp_path / "model", threshold=0.5, thresholds_by_query={1: -1.0, 5: 1.0})
+    client = make_client(model_dir, writer_model_dir=model, writer_db=str(db))
+    enrol(client, "Alice", "A")
+    one = client.post("/identify/writer", files=glyphs("X", 1)).json()
+    five = client.post("/identify/writer", files=glyphs("X", 5)).json()
+    assert (one["characters"], one["threshold"], one["unknown"]) == (1, -1.0, False)
+    assert (five["characters"], five["threshold"], five["unknown"]) == (5, 1.0, True)
+    assert five["candidates"][0]["name"] == "Alice"
+
+
+def test_thresholds_interpolate_in_log_count_and_hold_at_the_ends(tmp_path: Path):
+    from app.writers.manifest import WriterManifest
+
+    measured = {1: 0.2, 4: 0.4, 16: 0.6}
+    manifest = WriterManifest.load(write_writer_model(tmp_path, 0.3, thresholds_by_query=measured))
+    assert [manifest.threshold_for(n) for n in (0, 1, 2, 4, 8, 16, 100)] == pytest.approx(
+        [0.2, 0.2, 0.3, 0.4, 0.5, 0.6, 0.6]
+    )
+    older = WriterManifest.load(write_writer_model(tmp_path / "old", 0.3))
+    assert older.thresholds_by_query == {} and older.threshold_for(20) == 0.3
+
+
 def test_no_writers_enrolled_is_unknown(writers_client: TestClient):
     answer = writers_client.post("/identify/writer", files=glyphs("A", 1)).json()
     assert answer["unknown"] is True and answer["candidates"] == []
 
 
-def test_enrolments_survive_a_restart(make_client: Client, model_dir: Path, writer_model: Path, db: Path):
-    first = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db))
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_enrolments_survive_a_restart(
+    make_client: Client, model_dir: Path, writer_model: Path, db: Path, backend: str, request
+):
+    target = str(db) if backend == "sqlite" else request.getfixturevalue("postgres_db")
+    first = make_client(model_dir, writer_model_dir=writer_model, writer_db=target)
     alice = enrol(first, "Alice", "A")
     enrol(first, "Bob", "O")
-    first.close()  # the app shuts down; a new process-like app opens the same file
-    second = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db))
+    first.close()  # the app shuts down; a new process-like app opens the same database
+    second = make_client(model_dir, writer_model_dir=writer_model, writer_db=target)
     assert [w["name"] for w in second.get("/writers").json()["writers"]] == ["Alice", "Bob"]
     assert second.post("/identify/writer", files=glyphs("A", 2)).json()["writer"]["id"] == alice["id"]
 

@@ -21,7 +21,11 @@ DIM = 16
 
 
 def write_writer_model(
-    directory: Path, threshold: float = 0.5, version: str = "0.0.1", seed: int = 0
+    directory: Path,
+    threshold: float = 0.5,
+    version: str = "0.0.1",
+    seed: int = 0,
+    thresholds_by_query: dict[int, float] | None = None,
 ) -> Path:
     """`directory/{model.onnx, writer_manifest.json}`; returns the directory."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -52,6 +56,7 @@ def write_writer_model(
         preprocessing=PreprocessConfig(),
         embedding=EmbeddingSpec(output="embedding", dim=DIM),
         threshold=threshold,
+        thresholds_by_query=thresholds_by_query or {},
         training=TrainingInfo(command="pytest fixture", config={}),
     ).save(directory)
     return directory

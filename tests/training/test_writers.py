@@ -163,6 +163,11 @@ def test_open_set_export_is_served_by_the_service(tmp_path: Path):
     export_embedding(model, cfg, report, tmp_path / "model", "pytest")
     manifest = WriterManifest.load(tmp_path / "model")  # the service's own schema accepts it
     assert manifest.embedding.dim == 16 and manifest.preprocessing == cfg.preprocess
+    # One "unknown" threshold per query size measured on the validation writers (2 writers here,
+    # enough characters each for the 1- and 5-character queries).
+    assert set(manifest.thresholds_by_query) >= {1, 5}
+    one_character = manifest.thresholds_by_query[1]
+    assert manifest.threshold_for(1) == one_character == round(report["val_q1_eer_threshold"], 4)
     embedder = load_embedder(tmp_path / "model")
     vectors = embedder.embed(np.zeros((3, 1, 28, 28), np.float32))
     assert vectors.shape == (3, 16) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)

@@ -66,6 +66,11 @@ def export_embedding(
         "preprocessing": dataclasses.asdict(cfg.preprocess),
         "embedding": {"output": OUTPUT_NAME, "dim": cfg.embedding_dim},
         "threshold": round(float(np.clip(report.get("val_eer_threshold", 0.5), -1, 1)), 4),
+        "thresholds_by_query": {
+            int(key.removeprefix("val_q").removesuffix("_eer_threshold")): round(float(np.clip(v, -1, 1)), 4)
+            for key, v in report.items()
+            if key.startswith("val_q") and key.endswith("_eer_threshold")
+        },
         "metrics": {k: round(float(v), 5) for k, v in report.items() if np.isfinite(v)},
         "training": TrainingInfo(
             command=command, config=cfg.to_dict(), git_commit=git_commit(), torch_version=torch.__version__

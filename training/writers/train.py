@@ -152,9 +152,13 @@ def train_open(cfg: WriterConfig, run_dir: Path) -> tuple[WriterEmbeddingNet, di
             outputs(model, held_out.x), held_out.writer_ids, cfg.enrol, cfg.query, cfg.seed
         ).items()
     }
-    # The service's "unknown" threshold: the EER threshold on validation writers (not the held-out ones).
-    val_report = open_set_report(outputs(model, val.x), val.writer_ids, (pick[0],), (pick[1],), cfg.seed)
+    # The service's "unknown" thresholds: the EER thresholds on validation writers (not the held-out
+    # ones), at the picked enrolment size, for each query size (a mean over more characters scores higher).
+    val_report = open_set_report(outputs(model, val.x), val.writer_ids, (pick[0],), cfg.query, cfg.seed)
     report["val_eer_threshold"] = val_report.get(f"k{pick[0]}_q{pick[1]}_eer_threshold", 0.5)
+    for q in cfg.query:
+        if f"k{pick[0]}_q{q}_eer_threshold" in val_report:
+            report[f"val_q{q}_eer_threshold"] = val_report[f"k{pick[0]}_q{q}_eer_threshold"]
     report |= {
         f"{name}_writers": float(len(np.unique(s.writer_ids)))
         for name, s in [("train", train), ("val", val), ("heldout", held_out)]
