@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     jpeg_decode_min_side: int = Field(default=480, ge=0)
     # 0 leaves ONNX Runtime's own default (one thread per physical core).
     ort_intra_op_threads: int = Field(default=0, ge=0)
+    # OpenCV's own thread pool, per process; 0 leaves its default (one per core).
+    opencv_threads: int = Field(default=0, ge=0)
     # Predictions computed at once (decode → inference, each in a worker thread), and predict
     # requests admitted beyond those to upload or wait; any more at once get 503 + Retry-After.
     # A maximal (40 Mpx) photo needs ~400 MB while it decodes: 2 fit the container's 1 GiB, and

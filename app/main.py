@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import cv2
 from anyio import CapacityLimiter
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Once per process, never per request and never at import.
+        if settings.opencv_threads:
+            cv2.setNumThreads(settings.opencv_threads)
         app.state.registry = load_models(
             settings.model_dir, settings.ort_intra_op_threads, settings.model_variant
         )
