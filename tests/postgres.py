@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -28,12 +27,6 @@ def server_binaries() -> Path | None:
     return next((d for d in candidates if (d / "initdb").is_file() and (d / "pg_ctl").is_file()), None)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def temporary_server(bindir: Path) -> Iterator[str]:
     """Start a server; yield the libpq URL of its `postgres` database (trust auth, socket only)."""
@@ -42,7 +35,7 @@ def temporary_server(bindir: Path) -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
+    data = root / "data"
 
     def run(*command: str) -> None:
         subprocess.run([*as_user, *command], check=True, capture_output=True, timeout=120)
@@ -50,11 +43,12 @@ def temporary_server(bindir: Path) -> Iterator[str]:
     try:
         initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
         run(*initdb, "-E", "UTF8", "--no-sync")
-        options = f"-k {root} -p {port} -c listen_addresses='' -c fsync=off"
+        # Socket only, in its own directory: no TCP port to collide with another server.
+        options = f"-k {root} -c listen_addresses='' -c fsync=off"
         log = str(root / "server.log")
         run(str(bindir / "pg_ctl"), "-D", str(data), "-l", log, "-o", options, "-w", "start")
         try:
-            yield f"postgresql://postgres@/postgres?host={root}&port={port}"
+            yield f"postgresql://postgres@/postgres?host={root}"
         finally:
             run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
     finally:

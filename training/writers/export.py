@@ -67,9 +67,9 @@ def export_embedding(
         "embedding": {"output": OUTPUT_NAME, "dim": cfg.embedding_dim},
         "threshold": round(float(np.clip(report.get("val_eer_threshold", 0.5), -1, 1)), 4),
         "thresholds_by_query": {
-            int(key.removeprefix("val_q").removesuffix("_eer_threshold")): round(float(np.clip(v, -1, 1)), 4)
-            for key, v in report.items()
-            if key.startswith("val_q") and key.endswith("_eer_threshold")
+            q: round(float(np.clip(report[f"val_q{q}_eer_threshold"], -1, 1)), 4)
+            for q in cfg.query
+            if f"val_q{q}_eer_threshold" in report
         },
         "metrics": {k: round(float(v), 5) for k, v in report.items() if np.isfinite(v)},
         "training": TrainingInfo(
