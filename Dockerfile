@@ -9,8 +9,10 @@
 
 # ---------------------------------------------------------------------------------------------
 # builder: a virtualenv holding the service's runtime dependencies and nothing else.
-# The list is read from pyproject.toml ([project] dependencies + the `cpu` extra), so the image
-# can never pull the `train` extra (torch) and never drifts from what `make serve` installs.
+# The list is read from pyproject.toml ([project] dependencies + the `cpu` and `postgres` extras),
+# so the image can never pull the `train` extra (torch) and never drifts from what `make serve`
+# installs. `postgres` (psycopg[binary], its own libpq: 12.5 MB) lets HWR_WRITER_DB be a
+# postgresql:// URL without rebuilding the image.
 # ---------------------------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm AS builder
 
@@ -22,7 +24,8 @@ WORKDIR /build
 COPY pyproject.toml ./
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-print('\n'.join(p['dependencies'] + p['optional-dependencies']['cpu']))" > requirements.txt \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['cpu'] \
++ p['optional-dependencies']['postgres']))" > requirements.txt \
     && cat requirements.txt \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install -r requirements.txt \
