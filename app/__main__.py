@@ -1,24 +1,40 @@
 """`python -m app`: serve with uvicorn on HWR_HOST:HWR_PORT (defaults 0.0.0.0:8000).
 
-SIGTERM / SIGINT stop accepting connections, let in-flight requests finish (up to
-HWR_SHUTDOWN_TIMEOUT_S), then unload the models.
+HWR_WORKERS processes (default 2), each building its app from the environment (`worker_app`);
+with one, the app runs in this process. SIGTERM / SIGINT stop accepting connections, let
+in-flight requests finish (up to HWR_SHUTDOWN_TIMEOUT_S), then unload the models.
 """
 
 from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from app.config import Settings
 from app.logs import configure_logging
-from app.main import create_app
+from app.metrics import metrics_shared_between_processes
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process, built from the environment (uvicorn's factory: workers
+    start from an import string); imported here so that uvicorn's parent stays small."""
+    from app.main import create_app
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
-    app = create_app(settings)
-    uvicorn.run(
-        app,
+    serve = partial(
+        uvicorn.run,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -27,6 +43,13 @@ def main() -> None:
         server_header=False,  # do not advertise the server software
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
+    if settings.workers == 1:
+        serve(worker_app())
+        return
+    # The parent only supervises: it never imports the app (models, OpenCV, ONNX Runtime).
+    # Set before the workers start: they inherit it and write their metrics where /metrics reads.
+    with metrics_shared_between_processes():
+        serve("app.__main__:worker_app", factory=True, workers=settings.workers)
 
 
 if __name__ == "__main__":

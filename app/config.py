@@ -50,16 +50,23 @@ class Settings(BaseSettings):
     # 3× the 160 px first look, so the closer look at a small mark still has pixels to gain; a
     # 640×480 one at full size (docs/benchmarks.md). 0: full size.
     jpeg_decode_min_side: int = Field(default=480, ge=0)
-    # 0 leaves ONNX Runtime's own default (one thread per physical core).
-    ort_intra_op_threads: int = Field(default=0, ge=0)
+    # Serving processes (`python -m app` runs uvicorn with this many workers), each with its own
+    # models, event loop and the per-process limits below. One process's Python (HTTP, multipart,
+    # JSON) holds the GIL: on 2 cores two processes served ~1.5× the requests of one
+    # (docs/benchmarks.md). /metrics adds up all of them.
+    workers: int = Field(default=2, ge=1)
+    # Threads per model call; 0 leaves ONNX Runtime's own default (one per physical core). One:
+    # the models are tiny (~1 ms), so more threads mostly wait on each other; processes use the cores.
+    ort_intra_op_threads: int = Field(default=1, ge=0)
     # OpenCV's own thread pool, per process; 0 leaves its default (one per core).
     opencv_threads: int = Field(default=0, ge=0)
-    # Predictions computed at once (decode → inference, each in a worker thread), and predict
-    # requests admitted beyond those to upload or wait; any more at once get 503 + Retry-After.
-    # A maximal (40 Mpx) photo needs ~400 MB while it decodes: 2 fit the container's 1 GiB, and
-    # 2 CPUs gain nothing from more (docs/reliability.md).
-    max_concurrency: int = Field(default=2, ge=1)
-    max_queue: int = Field(default=40, ge=0)
+    # Per worker process: predictions computed at once (decode → inference, each in a worker
+    # thread), and predict requests admitted beyond those to upload or wait; any more at once get
+    # 503 + Retry-After. A maximal (40 Mpx) photo needs ~400 MB while it decodes: workers ×
+    # max_concurrency = 2 fit the container's memory limit, and 2 CPUs gain nothing from more
+    # (docs/reliability.md).
+    max_concurrency: int = Field(default=1, ge=1)
+    max_queue: int = Field(default=20, ge=0)
     retry_after_s: int = Field(default=1, ge=1)
     # A request must be received and given a worker within this, else 408 (still uploading) or
     # 503. On SIGTERM, in-flight requests get this long to finish: under Docker's 10 s stop

@@ -26,7 +26,7 @@ from app.body_limit import BodySizeLimitMiddleware
 from app.config import Settings
 from app.errors import HTTP_STATUS_CODES, ServiceError, error_body
 from app.logs import request_id_var, stamp_request_ids
-from app.metrics import Metrics, RequestCounterMiddleware
+from app.metrics import Metrics, RequestCounterMiddleware, forget_this_process
 from app.registry import ModelRegistry, load_models
 from app.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.routers import health, models, predict, read, ui, v2, writers
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await batcher.close()
         app.state.batchers = {}
         app.state.registry = ModelRegistry()
+        forget_this_process()
 
     app = FastAPI(
         title="Handwritten character recognition",

@@ -1,12 +1,19 @@
 """Prometheus metrics, one `CollectorRegistry` per app (tests build many apps in one process).
 
+With several worker processes (HWR_WORKERS) every process writes its values to files in
+PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode) and /metrics, whichever worker
+answers it, adds up all of them.
+
 Labels stay low-cardinality: `task` is a loaded task or "unknown" (never the raw path segment),
 `status` is the HTTP status code, `endpoint` one of ENDPOINTS.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -16,6 +23,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,6 +39,28 @@ _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 _BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 PREDICT, PREDICT_BATCH, READ, V2_INFER = ENDPOINTS = ("predict", "predict_batch", "read", "v2_infer")
 UNKNOWN = "unknown"
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextmanager
+def metrics_shared_between_processes() -> Iterator[str]:
+    """Point prometheus_client's multiprocess mode at a fresh directory (or the one already set)
+    for the worker processes started inside, which inherit it; a fresh one is removed after."""
+    if given := os.environ.get(MULTIPROC_DIR):
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="hwr-metrics-") as directory:
+        os.environ[MULTIPROC_DIR] = directory
+        try:
+            yield directory
+        finally:
+            del os.environ[MULTIPROC_DIR]
+
+
+def forget_this_process() -> None:
+    """A stopping worker's live gauges leave the sum (its counters and histograms stay)."""
+    if os.environ.get(MULTIPROC_DIR):
+        multiprocess.mark_process_dead(os.getpid())
 
 
 class Metrics:
@@ -61,7 +91,7 @@ class Metrics:
         )  # fmt: skip
         self.batch_queue_depth = Gauge(
             "hwr_batch_queue_depth", "Inputs waiting for the dynamic batcher's next model call.", ["task"],
-            registry=self.registry,
+            registry=self.registry, multiprocess_mode="livesum",
         )  # fmt: skip
 
     def batch_observer(self, task: str) -> BatchObserver:
@@ -73,6 +103,10 @@ class Metrics:
                 self.stage_seconds.labels(task=task, stage=stage).observe(seconds[stage])
 
     def render(self) -> bytes:
+        if os.environ.get(MULTIPROC_DIR):
+            every_process = CollectorRegistry()
+            multiprocess.MultiProcessCollector(every_process)
+            return generate_latest(every_process)
         return generate_latest(self.registry)
 
 

@@ -57,6 +57,10 @@ param logLevel string = 'INFO'
 @minValue(0)
 param ortIntraOpThreads int = 1
 
+@description('HWR_WORKERS: serving processes per replica (each loads the models, ~150 MB). One per whole vCPU; 1 below that.')
+@minValue(1)
+param workers int = 1
+
 @description('Tags applied to every resource.')
 param tags object = {}
 
@@ -176,6 +180,7 @@ resource app 'Microsoft.App/containerApps@2024-03-01' = if (!empty(containerImag
             { name: 'HWR_PORT', value: string(port) }
             { name: 'HWR_LOG_LEVEL', value: logLevel }
             { name: 'HWR_ORT_INTRA_OP_THREADS', value: string(ortIntraOpThreads) }
+            { name: 'HWR_WORKERS', value: string(workers) }
           ]
           probes: [
             {

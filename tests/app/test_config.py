@@ -17,7 +17,12 @@ def test_defaults():
         40_000_000,
         20_000,
     )
-    assert (settings.default_k, settings.max_k, settings.ort_intra_op_threads) == (5, 50, 0)
+    assert (settings.default_k, settings.max_k, settings.ort_intra_op_threads, settings.workers) == (
+        5,
+        50,
+        1,
+        2,
+    )
 
 
 def test_reads_hwr_environment(monkeypatch, tmp_path):
@@ -40,7 +45,7 @@ def test_invalid_settings_fail_at_start(bad):
 def test_hardening_defaults_are_closed_and_bounded():
     settings = Settings()
     assert settings.cors_origins == () and settings.api_token is None  # closed CORS, no auth
-    assert (settings.max_concurrency, settings.max_queue, settings.retry_after_s) == (2, 40, 1)
+    assert (settings.max_concurrency, settings.max_queue, settings.retry_after_s) == (1, 20, 1)
     assert (settings.request_timeout_s, settings.shutdown_timeout_s) == (30.0, 8)
 
 

@@ -13,8 +13,19 @@ from pathlib import Path
 
 import pytest
 
+from bench.benchmark import process_tree
 from bench.load_test import run_load, sample_uploads
 from bench.server import Server, running_server
+
+BOUNDARY = "hwrtestboundary"
+
+
+def multipart(png: bytes) -> bytes:
+    return (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'.encode()
+        + png
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +77,28 @@ def test_the_log_is_json_lines_with_request_ids(server: Server):
     assert (access["logger"], access["path"], access["status"]) == ("app.access", "/predict/letter", 200)
 
 
-def test_sigterm_lets_the_request_in_flight_finish(two_task_models, tmp_path, letter_png):
+def test_metrics_add_up_every_worker_process(server: Server, letter_png):
+    """The default is 2 workers; each request lands on either, /metrics (from either) counts all."""
+    assert len(process_tree(server.process.pid)) >= 3  # uvicorn's parent + 2 workers
+
+    def served() -> float:
+        with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        series = 'hwr_requests_total{status="200",task="letter"}'
+        line = next(ln for ln in text.splitlines() if ln.startswith(series))
+        return float(line.split()[-1])
+
+    before = served()
+    for _ in range(8):  # a new connection each, so the kernel spreads them over the workers
+        request = urllib.request.Request(f"{server.url}/predict/letter", data=multipart(letter_png))
+        request.add_header("Content-Type", f"multipart/form-data; boundary={BOUNDARY}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+    assert served() - before == 8
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_lets_the_request_in_flight_finish(two_task_models, tmp_path, letter_png, workers):
     boundary = "hwrshutdown"
     body = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'.encode()
@@ -77,7 +109,7 @@ def test_sigterm_lets_the_request_in_flight_finish(two_task_models, tmp_path, le
         "POST /predict/letter HTTP/1.1\r\nHost: test\r\n"
         f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
-    with running_server(two_task_models, tmp_path / "server.log") as server:
+    with running_server(two_task_models, tmp_path / "server.log", {"workers": workers}) as server:
         port = int(server.url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
             client.sendall(head + body[:100])  # the upload has begun…
@@ -85,8 +117,9 @@ def test_sigterm_lets_the_request_in_flight_finish(two_task_models, tmp_path, le
             server.process.send_signal(signal.SIGTERM)
             time.sleep(1.0)
             assert server.process.poll() is None, "exited with a request in flight"
-            with pytest.raises(OSError):  # no longer accepting new connections
-                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            if workers == 1:  # (with workers, uvicorn's parent keeps the listening socket to the end)
+                with pytest.raises(OSError):  # no longer accepting new connections
+                    socket.create_connection(("127.0.0.1", port), timeout=2).close()
             client.sendall(body[100:])
             response = b""
             while chunk := client.recv(65536):
@@ -97,4 +130,6 @@ def test_sigterm_lets_the_request_in_flight_finish(two_task_models, tmp_path, le
         assert server.process.wait(30) in (0, -signal.SIGTERM)
     events = [json.loads(line)["message"] for line in server.log_path.read_text().splitlines()]
     finished = events.index("POST /predict/letter 200")
-    assert events.index("Shutting down") < finished < events.index("Application shutdown complete.")
+    # (with workers, the idle one may finish first: the busy one's is the last "complete")
+    last_complete = len(events) - 1 - events[::-1].index("Application shutdown complete.")
+    assert events.index("Shutting down") < finished < last_complete
