@@ -18,9 +18,11 @@ from bench.load_test import run_load, sample_uploads
 from bench.server import Server, running_server
 
 BOUNDARY = "hwrtestboundary"
+CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
 
 
 def multipart(png: bytes) -> bytes:
+    """The form body of one file part, `file`, holding `png`."""
     return (
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'.encode()
         + png
@@ -50,16 +52,10 @@ def test_a_short_bounded_load_has_no_failures(server: Server):
 
 
 def test_responses_carry_an_id_and_no_server_banner(server: Server, letter_png):
-    boundary = "hwrtestboundary"
-    body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'.encode()
-        + letter_png
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
     request = urllib.request.Request(
         f"{server.url}/predict/letter",
-        data=body,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "X-Request-ID": "srv-1"},
+        data=multipart(letter_png),
+        headers={"Content-Type": CONTENT_TYPE, "X-Request-ID": "srv-1"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
@@ -91,7 +87,7 @@ def test_metrics_add_up_every_worker_process(server: Server, letter_png):
     before = served()
     for _ in range(8):  # a new connection each, so the kernel spreads them over the workers
         request = urllib.request.Request(f"{server.url}/predict/letter", data=multipart(letter_png))
-        request.add_header("Content-Type", f"multipart/form-data; boundary={BOUNDARY}")
+        request.add_header("Content-Type", CONTENT_TYPE)
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 200
     assert served() - before == 8
@@ -99,15 +95,10 @@ def test_metrics_add_up_every_worker_process(server: Server, letter_png):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_lets_the_request_in_flight_finish(two_task_models, tmp_path, letter_png, workers):
-    boundary = "hwrshutdown"
-    body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'.encode()
-        + letter_png
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
+    body = multipart(letter_png)
     head = (
         "POST /predict/letter HTTP/1.1\r\nHost: test\r\n"
-        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Content-Type: {CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
     with running_server(two_task_models, tmp_path / "server.log", {"workers": workers}) as server:
         port = int(server.url.rsplit(":", 1)[1])
