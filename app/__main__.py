@@ -20,13 +20,15 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 
-def worker_app() -> FastAPI:
-    """The app of one worker process, built from the environment (uvicorn's factory: workers
-    start from an import string); imported here so that uvicorn's parent stays small."""
+def worker_app(settings: Settings | None = None) -> FastAPI:
+    """The app, imported here so that uvicorn's parent stays small. Without `settings` it is a
+    worker process's own (uvicorn's factory: workers start from an import string), built from
+    the environment with its own log set-up."""
     from app.main import create_app
 
-    settings = Settings()
-    configure_logging(settings.log_level)
+    if settings is None:
+        settings = Settings()
+        configure_logging(settings.log_level)
     return create_app(settings)
 
 
@@ -44,7 +46,7 @@ def main() -> None:
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
     if settings.workers == 1:
-        serve(worker_app())
+        serve(worker_app(settings))
         return
     # The parent only supervises: it never imports the app (models, OpenCV, ONNX Runtime).
     # Set before the workers start: they inherit it and write their metrics where /metrics reads.
