@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     model_dir: Path = DEFAULT_MODEL_DIR
     # Caps on what a client may send: raw bytes, decoded pixels, and the longer side.
     max_upload_bytes: int = Field(default=10_000_000, gt=0)
+    # A file part up to this size stays in memory while its request waits; a larger one spools to
+    # a temporary file in /tmp. Starlette's own 1 MB made every phone photo a file write and read
+    # (2.8 ms of a 12-MP JPEG's request, docs/benchmarks.md); a container's /tmp is RAM anyway.
+    # Admission bounds the uploads held at once (docs/reliability.md).
+    upload_memory_bytes: int = Field(default=10_000_000, ge=0)
     max_pixels: int = Field(default=40_000_000, gt=0)
     max_side: int = Field(default=20_000, gt=0)
     default_k: int = Field(default=5, ge=1)

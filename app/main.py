@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartParser
 
 from app.admission import AdmissionMiddleware
 from app.asgi import error_response
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     logging.getLogger("app").setLevel(settings.log_level)
     stamp_request_ids()
+    # Starlette offers this threshold only as a class attribute, so it is per process.
+    MultiPartParser.spool_max_size = settings.upload_memory_bytes
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

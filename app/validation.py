@@ -129,11 +129,12 @@ def decode_image(data: bytes, max_pixels: int, max_side: int, reduce_to: int | N
             raise UnsupportedImage(f"corrupt or truncated {fmt} image: {exc}") from exc
 
 
-def read_capped(stream: BinaryIO, max_bytes: int, chunk_size: int = 1 << 16) -> bytes:
-    """Read a file-like object in chunks, stopping as soon as it exceeds `max_bytes`."""
-    buffer = bytearray()
-    while chunk := stream.read(chunk_size):
-        buffer += chunk
-        if len(buffer) > max_bytes:
-            raise PayloadTooLarge(f"the upload exceeds the limit of {max_bytes} bytes")
-    return bytes(buffer)
+def read_capped(stream: BinaryIO, max_bytes: int) -> bytes:
+    """The whole file-like object, or PayloadTooLarge once it holds more than `max_bytes`.
+
+    One read of at most one byte past the cap: one copy of the upload, never more than that read.
+    """
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"the upload exceeds the limit of {max_bytes} bytes")
+    return data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from tempfile import SpooledTemporaryFile
 
 import numpy as np
 import pytest
@@ -129,6 +130,26 @@ def test_upload_over_the_byte_cap(make_client, model_dir, letter_png):
     client = make_client(model_dir, max_upload_bytes=len(letter_png) - 1)
     assert_error(post(client, letter_png), 413, "payload_too_large")
     assert post(make_client(model_dir, max_upload_bytes=len(letter_png)), letter_png).status_code == 200
+
+
+def noisy_letter_png() -> bytes:
+    """A 2.4 MB PNG of a letter (sensor-like noise defeats compression): over Starlette's 1 MB."""
+    image = draw_letter("A", size=(1200, 1200)).astype(np.int16)
+    noise = np.random.default_rng(0).normal(0, 6, image.shape)
+    return encode(np.clip(image + noise, 0, 255).astype(np.uint8), "PNG")
+
+
+@pytest.mark.parametrize(("memory_bytes", "spooled"), [(None, False), (100_000, True)])
+def test_uploads_up_to_the_memory_threshold_never_touch_the_disk(
+    make_client, model_dir, monkeypatch, memory_bytes, spooled
+):
+    rollovers = []
+    rollover = SpooledTemporaryFile.rollover
+    monkeypatch.setattr(SpooledTemporaryFile, "rollover", lambda f: (rollovers.append(f), rollover(f))[1])
+    overrides = {} if memory_bytes is None else {"upload_memory_bytes": memory_bytes}
+    response = post(make_client(model_dir, **overrides), noisy_letter_png())
+    assert response.status_code == 200, response.text
+    assert bool(rollovers) is spooled
 
 
 def test_content_length_over_the_cap_is_refused_before_reading(make_client, model_dir):

@@ -170,7 +170,7 @@ def test_compose_service_has_port_env_healthcheck_limits(compose: dict[str, Any]
     limits = service["deploy"]["resources"]["limits"]
     assert limits["cpus"] and limits["memory"]
     assert service["read_only"] is True
-    assert any(str(mount).startswith("/tmp") for mount in service["tmpfs"]), "uploads > 1 MB spool to /tmp"
+    assert any(str(mount).startswith("/tmp") for mount in service["tmpfs"]), "worker metrics live in /tmp"
     assert service["cap_drop"] == ["ALL"]
 
 
