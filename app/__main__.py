@@ -1,29 +1,31 @@
 """`python -m app`: serve with uvicorn on HWR_HOST:HWR_PORT (defaults 0.0.0.0:8000).
 
-HWR_WORKERS processes (default 2), each building its app from the environment (`worker_app`);
-with one, the app runs in this process. SIGTERM / SIGINT stop accepting connections, let
-in-flight requests finish (up to HWR_SHUTDOWN_TIMEOUT_S), then unload the models.
+HWR_WORKERS processes (default 2, app/workers.py), each building its app from the environment
+(`worker_app`) and accepting on its own socket; with one, the app runs in this process.
+SIGTERM / SIGINT stop accepting connections, let in-flight requests finish (up to
+HWR_SHUTDOWN_TIMEOUT_S), then unload the models.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from app.config import Settings
 from app.logs import configure_logging
-from app.metrics import metrics_shared_between_processes
+from app.metrics import forget_process, metrics_shared_between_processes
+from app.workers import Supervisor
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
 
 def worker_app(settings: Settings | None = None) -> FastAPI:
-    """The app, imported here so that uvicorn's parent stays small. Without `settings` it is a
-    worker process's own (uvicorn's factory: workers start from an import string), built from
-    the environment with its own log set-up."""
+    """The app, imported here so that the supervising parent stays small. Without `settings` it
+    is a worker process's own (a uvicorn factory: workers start from an import string), built
+    from the environment with its own log set-up."""
     from app.main import create_app
 
     if settings is None:
@@ -35,8 +37,7 @@ def worker_app(settings: Settings | None = None) -> FastAPI:
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
-    serve = partial(
-        uvicorn.run,
+    config: dict[str, Any] = dict(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -46,12 +47,14 @@ def main() -> None:
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
     )
     if settings.workers == 1:
-        serve(worker_app(settings))
+        uvicorn.run(worker_app(settings), **config)
         return
     # The parent only supervises: it never imports the app (models, OpenCV, ONNX Runtime).
     # Set before the workers start: they inherit it and write their metrics where /metrics reads.
     with metrics_shared_between_processes():
-        serve("app.__main__:worker_app", factory=True, workers=settings.workers)
+        worker = config | {"app": "app.__main__:worker_app", "factory": True}
+        status = Supervisor(settings.workers, worker, on_exit=forget_process).run()
+    sys.exit(status)
 
 
 if __name__ == "__main__":

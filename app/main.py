@@ -52,7 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.model_dir, settings.ort_intra_op_threads, settings.model_variant
         )
         app.state.batchers = start_batchers(app.state.registry, settings, app.state.metrics)
+        app.state.metrics.workers_serving.set(int(app.state.registry.ready))
         yield
+        app.state.metrics.workers_serving.set(0)
         for batcher in app.state.batchers.values():
             await batcher.close()
         app.state.batchers = {}

@@ -57,10 +57,14 @@ def metrics_shared_between_processes() -> Iterator[str]:
             del os.environ[MULTIPROC_DIR]
 
 
-def forget_this_process() -> None:
-    """A stopping worker's live gauges leave the sum (its counters and histograms stay)."""
+def forget_process(pid: int) -> None:
+    """An ended worker's live gauges leave the sum (its counters and histograms stay)."""
     if os.environ.get(MULTIPROC_DIR):
-        multiprocess.mark_process_dead(os.getpid())
+        multiprocess.mark_process_dead(pid)
+
+
+def forget_this_process() -> None:
+    forget_process(os.getpid())
 
 
 class Metrics:
@@ -93,6 +97,10 @@ class Metrics:
             "hwr_batch_queue_depth", "Inputs waiting for the dynamic batcher's next model call.", ["task"],
             registry=self.registry, multiprocess_mode="livesum",
         )  # fmt: skip
+        self.workers_serving = Gauge(
+            "hwr_workers_serving", "Serving processes whose models are loaded.",
+            registry=self.registry, multiprocess_mode="livesum",
+        )  # fmt: skip
 
     def batch_observer(self, task: str) -> BatchObserver:
         return _BatchMetrics(self, task)
@@ -101,6 +109,20 @@ class Metrics:
         for stage in STAGES:
             if stage in seconds:
                 self.stage_seconds.labels(task=task, stage=stage).observe(seconds[stage])
+
+    def serving_processes(self) -> int | None:
+        """With several workers, how many have loaded their models (the live sum of their
+        `hwr_workers_serving`); None in a single process, where its own registry says it all."""
+        if not os.environ.get(MULTIPROC_DIR):
+            return None
+        return int(
+            sum(
+                sample.value
+                for family in multiprocess.MultiProcessCollector(None).collect()
+                if family.name == "hwr_workers_serving"
+                for sample in family.samples
+            )
+        )
 
     def render(self) -> bytes:
         if os.environ.get(MULTIPROC_DIR):

@@ -29,7 +29,8 @@ from app.config import Settings
 from app.errors import ModelNotReady, ServiceError, UnknownTask
 from app.manifest import Head, Manifest
 from app.registry import LoadedModel, ModelRegistry
-from app.routers import RegistryDep, SettingsDep, WorkersDep
+from app.routers import MetricsDep, RegistryDep, SettingsDep, WorkersDep
+from app.routers.health import check_every_worker_serves
 from app.routers.predict import Stopwatch, prepare
 from app.timeouts import lift_deadline
 from app.v2_protocol import (
@@ -83,9 +84,10 @@ async def server_live() -> Response:
 
 
 @router.get("/health/ready")
-async def server_ready(registry: RegistryDep) -> Response:
+async def server_ready(registry: RegistryDep, metrics: MetricsDep, settings: SettingsDep) -> Response:
     if not registry.ready:
         raise ModelNotReady("models are still loading" if not registry.loaded else "no model is loaded")
+    check_every_worker_serves(metrics, settings)
     return Response()
 
 

@@ -4,9 +4,13 @@ a short version of `bench/load_test.py`, and graceful shutdown with a request in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,7 +19,7 @@ import pytest
 
 from bench.benchmark import process_tree
 from bench.load_test import run_load, sample_uploads
-from bench.server import Server, running_server
+from bench.server import Server, running_server, wait_until_ready
 
 BOUNDARY = "hwrtestboundary"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -93,6 +97,83 @@ def test_metrics_add_up_every_worker_process(server: Server, letter_png):
     assert served() - before == 8
 
 
+def workers_serving(url: str) -> str:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return next(line for line in lines if line.startswith("hwr_workers_serving "))
+
+
+def test_ready_means_every_worker_serves(server: Server):
+    """`running_server` waited for /health/ready: by then both workers have loaded their models."""
+    assert workers_serving(server.url) == "hwr_workers_serving 2.0"
+
+
+def worker_pids(server: Server) -> set[int]:
+    """The parent's worker processes (not multiprocessing's resource tracker)."""
+    pids = set()
+    for pid in process_tree(server.process.pid)[1:]:
+        with contextlib.suppress(OSError):  # it may have ended meanwhile
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pids.add(pid)
+    return pids
+
+
+def test_a_worker_that_dies_is_replaced(two_task_models, tmp_path, letter_png):
+    with running_server(two_task_models, tmp_path / "server.log") as server:
+        first = worker_pids(server)
+        killed = min(first)
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            workers = worker_pids(server)
+            if killed not in workers and len(workers) == len(first):
+                break
+            time.sleep(0.2)
+        assert killed not in workers and len(workers) == len(first), workers
+        wait_until_ready(server.url, server.process, timeout_s=60)
+        # The dead worker's gauge left the sum: 2 serving, not 3.
+        assert workers_serving(server.url) == "hwr_workers_serving 2.0"
+        request = urllib.request.Request(f"{server.url}/predict/letter", data=multipart(letter_png))
+        request.add_header("Content-Type", CONTENT_TYPE)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+
+
+def test_a_port_in_use_stops_the_service_at_once(two_task_models, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {**os.environ, "HWR_MODEL_DIR": str(two_task_models), "HWR_HOST": "127.0.0.1"}
+        env["HWR_PORT"] = str(taken.getsockname()[1])
+        command = [sys.executable, "-m", "app"]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3  # uvicorn's STARTUP_FAILURE: not worth restarting
+    assert "cannot listen on 127.0.0.1" in result.stderr
+
+
+READINESS = """
+import sys
+from fastapi.testclient import TestClient
+from app.config import Settings
+from app.main import create_app
+with TestClient(create_app(Settings(model_dir=sys.argv[1], workers=int(sys.argv[2])))) as client:
+    ready, v2 = client.get("/health/ready"), client.get("/v2/health/ready")
+    print(ready.status_code, v2.status_code, ready.json().get("error", {}).get("message", ""))
+"""
+
+
+@pytest.mark.parametrize(
+    ("workers", "answer"), [(1, "200 200 "), (2, "503 503 1 of 2 worker processes have loaded their models")]
+)
+def test_readiness_counts_the_workers_serving(two_task_models, tmp_path, workers, answer):
+    """One process in multiprocess mode (as a worker is): ready only if it is all HWR_WORKERS asks.
+    A subprocess, because prometheus_client picks its mode when first imported."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    command = [sys.executable, "-c", READINESS, str(two_task_models), str(workers)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == answer.strip()
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_lets_the_request_in_flight_finish(two_task_models, tmp_path, letter_png, workers):
     body = multipart(letter_png)
@@ -108,9 +189,8 @@ def test_sigterm_lets_the_request_in_flight_finish(two_task_models, tmp_path, le
             server.process.send_signal(signal.SIGTERM)
             time.sleep(1.0)
             assert server.process.poll() is None, "exited with a request in flight"
-            if workers == 1:  # (with workers, uvicorn's parent keeps the listening socket to the end)
-                with pytest.raises(OSError):  # no longer accepting new connections
-                    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            with pytest.raises(OSError):  # no longer accepting new connections
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
             client.sendall(body[100:])
             response = b""
             while chunk := client.recv(65536):
