@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from app.config import Settings
-from app.inference import OnnxClassifier, create_session
 from app.manifest import Manifest
 from app.preprocessing import preprocess
+from app.registry import load_model
 from app.validation import decode_image
 from bench.photos import Upload, build_uploads, validation_glyphs
 from bench.server import REPO
@@ -130,12 +130,16 @@ def run_stages(
         for kind, items in by_kind.items():
             add("route decode+preprocess", kind, lambda i, items=items: prepare(items[i % len(items)]))
 
-    classifier = OnnxClassifier(
-        create_session(model_dir / manifest.onnx.file, settings.ort_intra_op_threads), manifest
-    )
+    # The file the service would serve with these settings (the int8 variant by default).
+    served = load_model(model_dir, manifest, settings.ort_intra_op_threads, settings.model_variant)
     inputs = np.stack([preprocess(images[0], cfg) for images in decoded.values()] * 8)
     for batch in (1, 8):
-        add("onnx inference", f"batch {batch}", lambda i, batch=batch: classifier.predict(inputs[:batch]))
+        add(
+            "onnx inference",
+            f"batch {batch}",
+            lambda i, batch=batch: served.classifier.predict(inputs[:batch]),
+            f"{served.variant} model, {settings.ort_intra_op_threads} ORT thread(s) (0 = its default)",
+        )
 
     seed = SeedPipeline.load(model_dir)
     grays = {kind: [seed.decode(d) for d in items] for kind, items in by_kind.items()}
