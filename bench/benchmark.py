@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.benchmark                                   # 20 s per run, c = 1, 4, 16
     .venv/bin/python -m bench.benchmark --report docs/benchmarks.md --json /tmp/bench.json
     .venv/bin/python -m bench.benchmark --variant batching_off:BATCH_MAX_SIZE=1 \\
-        --variant batching_on:BATCH_MAX_SIZE=8,BATCH_MAX_WAIT_MS=2
+        --variant batching_on:BATCH_MAX_SIZE=8,BATCH_MAX_WAIT_MS=2   # batch sizes from /metrics
 
 Builds the upload set (bench/photos.py: real characters as crops, 640×480 and 12 MP JPEG photos),
 times the stages in-process (bench/stages.py), then starts each server in turn — ours (`python -m
@@ -29,6 +29,8 @@ import shlex
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
@@ -208,6 +210,30 @@ def reset_peak_rss(pids: list[int]) -> bool:
     return True
 
 
+BATCH_SERIES = {
+    "calls": "hwr_batch_size_count",
+    "rows": "hwr_batch_size_sum",
+    "queue_s": "hwr_batch_queue_seconds_sum",
+}
+
+
+def batch_totals(url: str) -> dict[str, float] | None:
+    """The dynamic batcher's running totals in the server's /metrics (every task and worker
+    summed): model calls, rows and queue seconds; None when the server has no such endpoint."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    except (urllib.error.URLError, OSError):
+        return None
+    totals = dict.fromkeys(BATCH_SERIES, 0.0)
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        for key, series in BATCH_SERIES.items():
+            if name == series:
+                totals[key] += float(line.rsplit(" ", 1)[1])
+    return totals
+
+
 def machine_busy() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs, every process included."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -255,6 +281,10 @@ class RunResult:
     peak_rss_mb: float
     peak_rss_note: str
     kinds: dict[str, KindStats] = field(default_factory=dict)
+    # Dynamic batching over the measured window, from the server's /metrics (None: no batcher ran).
+    model_calls: int | None = None
+    rows_per_call: float | None = None
+    batch_queue_ms: float | None = None  # mean wait of an input for its batch's model call
 
 
 def percentile(ms: np.ndarray, q: float) -> float:
@@ -286,15 +316,18 @@ def run_load(
     host, port = server.url.removeprefix("http://").split(":")
     pids = process_tree(server.process.pid)
     cores = len(os.sched_getaffinity(0))
+    batches: dict[str, dict[str, float] | None] = {}
 
     async def both() -> tuple[list[Record], float, dict[str, float]]:
         conns = [Connection(host, int(port)) for _ in range(concurrency)]
         try:
             await drive(conns, deck, args.warmup, offset=len(deck) // 2)
             peak_reset = reset_peak_rss(pids)
+            batches_before = batch_totals(server.url)
             before = cpu_seconds(pids), time.process_time(), machine_busy()
             records, seconds = await drive(conns, deck, args.duration, offset=0)
             after = cpu_seconds(pids), time.process_time(), machine_busy()
+            batches["before"], batches["after"] = batches_before, batch_totals(server.url)
         finally:
             for conn in conns:
                 await conn.close()
@@ -339,6 +372,13 @@ def run_load(
         kinds={kind: kind_stats([r for r in records if r.kind == kind]) for kind in KINDS},
     )
     result.kinds = {k: v for k, v in result.kinds.items() if v.requests}
+    first, last = batches.get("before"), batches.get("after")
+    if first and last:
+        delta = {k: last[k] - first[k] for k in BATCH_SERIES}
+        if delta["calls"] > 0:
+            result.model_calls = int(delta["calls"])
+            result.rows_per_call = round(delta["rows"] / delta["calls"], 2)
+            result.batch_queue_ms = round(1000 * delta["queue_s"] / max(delta["rows"], 1), 2)
     print(
         f"  {name:<14} {scenario:<9} c={concurrency:<3} {result.requests:6d} req  {result.errors} err  "
         f"{result.throughput_rps:8.1f} req/s  p50 {result.p50_ms:8.1f}  p95 {result.p95_ms:8.1f}  "

@@ -204,6 +204,24 @@ def ratios_table(rows: list[dict]) -> str:
     )
 
 
+def batching_table(runs: list[dict]) -> str:
+    rows = [
+        [
+            r["server"],
+            r["scenario"],
+            r["concurrency"],
+            f"{r['throughput_rps']:.1f}",
+            r["model_calls"],
+            f"{r['rows_per_call']:.2f}",
+            f"{r['batch_queue_ms']:.2f}",
+        ]
+        for r in runs
+        if r.get("model_calls")
+    ]
+    headers = ["server", "uploads", "conc.", "req/s", "model calls", "inputs per call"]
+    return table([*headers, "mean wait for the call, ms"], rows) if rows else ""
+
+
 def quiet_warning(runs: list[dict]) -> str:
     worst = max((r["other_cpu_pct"] for r in runs), default=0.0)
     if worst <= 10:
@@ -255,14 +273,19 @@ def render(result: dict) -> str:
         f"## Targets\n\n{targets_table}",
         "## Load: every server × concurrency\n\n"
         "Latency is measured by the client (request sent → whole answer read). Server CPU is the server\n"
-        "process's user + system time over the measured window; % is of all usable cores. Peak RSS is\n"
-        "the server process's VmHWM, reset before each run (uvicorn serves in that one process).\n"
+        "processes' user + system time over the measured window; % is of all usable cores. Peak RSS is\n"
+        "the sum of the server's processes' VmHWM (a parent and its workers), reset before each run.\n"
         '"photo_640" is one client sending only 640×480 photos.\n\n' + runs_table(result["runs"]),
         "### Per upload kind\n\n"
         'Server-side medians are the stage timings each server reports in its answers; "outside" is the\n'
         "median of client latency minus the server's reported total (HTTP, multipart parsing, middleware,\n"
         "the hop to a worker thread, JSON, and any wait the server's own timing does not cover).\n\n"
         + kinds_table(result["runs"]),
+        "## Dynamic batching\n\n"
+        "Servers with the dynamic batcher on (`HWR_BATCH_MAX_SIZE` > 1): its model calls over the\n"
+        "measured window, inputs per call and the mean wait of an input for its call, from the\n"
+        "server's own `/metrics` (`hwr_batch_size`, `hwr_batch_queue_seconds`, read before and after).\n\n"
+        + (batching_table(result["runs"]) or "No server ran with the batcher on."),
         "## Ratios ours / baseline\n\n"
         + (ratios_table(result["ratios"]) if result["ratios"] else "No baseline run."),
         "## Stages, in-process\n\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from bench import report
 from bench.baseline import SeedPipeline
 from bench.photos import build_uploads, sample_glyphs
 from bench.server import REPO
@@ -44,3 +46,13 @@ def test_uploads_are_valid_images_and_the_baseline_classifies_them(tmp_path: Pat
     top, timing = pipeline.predict(uploads[2].data)
     assert top[0][0] in pipeline.labels and 0 <= top[0][1] <= 1
     assert set(timing) == {"decode", "preprocess", "inference", "total"}
+
+
+def test_the_report_renders_the_committed_results_and_the_batcher_columns() -> None:
+    result = json.loads((REPO / "docs" / "benchmarks.json").read_text(encoding="utf-8"))
+    for run in result["runs"][:1]:
+        run |= {"model_calls": 512, "rows_per_call": 1.38, "batch_queue_ms": 3.25}
+    text = report.render(result)
+    assert "## Dynamic batching" in text
+    assert f"| {result['runs'][0]['server']} | mix | 1 |" in text and "| 512 | 1.38 | 3.25 |" in text
+    assert report.batching_table(result["runs"][1:]) == ""  # runs without a batcher are left out
