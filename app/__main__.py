@@ -8,18 +8,22 @@ HWR_SHUTDOWN_TIMEOUT_S), then unload the models.
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from app.config import Settings
 from app.logs import configure_logging
-from app.metrics import forget_process, metrics_shared_between_processes
+from app.metrics import NoMetricsDirectory, forget_process, metrics_shared_between_processes
 from app.workers import Supervisor
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
 
 
 def worker_app(settings: Settings | None = None) -> FastAPI:
@@ -51,9 +55,13 @@ def main() -> None:
         return
     # The parent only supervises: it never imports the app (models, OpenCV, ONNX Runtime).
     # Set before the workers start: they inherit it and write their metrics where /metrics reads.
-    with metrics_shared_between_processes():
-        worker = config | {"app": "app.__main__:worker_app", "factory": True}
-        status = Supervisor(settings.workers, worker, on_exit=forget_process).run()
+    try:
+        with metrics_shared_between_processes():
+            worker = config | {"app": "app.__main__:worker_app", "factory": True}
+            status = Supervisor(settings.workers, worker, on_exit=forget_process).run()
+    except NoMetricsDirectory as exc:
+        log.error("%s; give /tmp a tmpfs, or run HWR_WORKERS=1", exc)
+        status = STARTUP_FAILURE
     sys.exit(status)
 
 

@@ -42,6 +42,10 @@ UNKNOWN = "unknown"
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
+class NoMetricsDirectory(RuntimeError):
+    """No writable temporary directory for the workers' metrics files."""
+
+
 @contextmanager
 def metrics_shared_between_processes() -> Iterator[str]:
     """Point prometheus_client's multiprocess mode at a fresh directory (or the one already set)
@@ -49,7 +53,11 @@ def metrics_shared_between_processes() -> Iterator[str]:
     if given := os.environ.get(MULTIPROC_DIR):
         yield given
         return
-    with tempfile.TemporaryDirectory(prefix="hwr-metrics-") as directory:
+    try:
+        workspace = tempfile.TemporaryDirectory(prefix="hwr-metrics-")
+    except OSError as exc:  # e.g. a read-only root filesystem without a tmpfs on /tmp
+        raise NoMetricsDirectory(f"the workers' metrics need a writable temporary directory: {exc}") from exc
+    with workspace as directory:
         os.environ[MULTIPROC_DIR] = directory
         try:
             yield directory

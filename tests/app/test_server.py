@@ -151,6 +151,18 @@ def test_a_port_in_use_stops_the_service_at_once(two_task_models, tmp_path):
     assert "cannot listen on 127.0.0.1" in result.stderr
 
 
+def test_no_writable_tmp_for_the_workers_metrics_is_one_clear_error(two_task_models, tmp_path):
+    """A read-only container without a /tmp tmpfs, as far as tempfile can tell."""
+    code = "import tempfile, sys; tempfile.tempdir = sys.argv[1]; from app.__main__ import main; main()"
+    env = {**os.environ, "HWR_MODEL_DIR": str(two_task_models), "HWR_WORKERS": "2"}
+    command = [sys.executable, "-c", code, str(tmp_path / "missing")]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    [line] = [json.loads(line) for line in result.stderr.splitlines()]
+    assert line["level"] == "ERROR" and "writable temporary directory" in line["message"]
+    assert "HWR_WORKERS=1" in line["message"]
+
+
 READINESS = """
 import sys
 from fastapi.testclient import TestClient

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from app.config import Settings
 from app.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,6 +170,8 @@ def test_compose_service_has_port_env_healthcheck_limits(compose: dict[str, Any]
     assert all(" " not in argument for argument in test[1:])
     limits = service["deploy"]["resources"]["limits"]
     assert limits["cpus"] and limits["memory"]
+    grace = int(service["stop_grace_period"].removesuffix("s"))
+    assert grace > Settings.model_fields["shutdown_timeout_s"].default, "SIGTERM, then SIGKILL"
     assert service["read_only"] is True
     assert any(str(mount).startswith("/tmp") for mount in service["tmpfs"]), "worker metrics live in /tmp"
     assert service["cap_drop"] == ["ALL"]
