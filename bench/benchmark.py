@@ -460,6 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per run (default 20)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per run, not counted")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat every server's top-concurrency mix run this many times in all, servers "
+        "alternating; the throughput target then takes the median ratio of the rounds",
+    )
     parser.add_argument("--task", default="letter", choices=["letter", "digit"])
     parser.add_argument(
         "--report", type=Path, help="write the markdown report here (e.g. docs/benchmarks.md)"
@@ -534,21 +541,37 @@ def describe_uploads(uploads: list[Upload], deck: list[Prepared]) -> dict[str, d
 
 def measure_servers(
     variants: dict[str, dict[str, str]], decks: dict[str, list[Prepared]], args: argparse.Namespace
-) -> tuple[list[RunResult], str]:
-    """Each variant of ours, then the baseline: one server at a time, each started fresh."""
+) -> tuple[list[RunResult], list[dict], str]:
+    """Each variant of ours, then the baseline: one server at a time, each started fresh. Then
+    `--rounds` − 1 more rounds of the same, the mix at the top concurrency only: (runs, the
+    top-concurrency mix runs of every round tagged with their round, the baseline's note)."""
     runs: list[RunResult] = []
     note = "not run"
+    top_c = max(args.concurrency)
+    rounds: list[dict] = []
     with log_dir() as logs:
-        for name, settings in variants.items():
-            with running_server(args.model_dir, logs / f"{name}.log", settings) as server:
-                runs += run_server_suite(server, name, decks, args)
-        if not args.no_baseline:
-            log_path = logs / "baseline.log"
-            with running_baseline(log_path, args.task, args.n_init) as server:
-                runs += run_server_suite(server, "baseline", decks, args)
-            lines = log_path.read_text(errors="replace").splitlines()
-            note = next((ln for ln in lines if ln.startswith("baseline model:")), "?")
-    return runs, f"KMeans n_init={args.n_init}; {note}"
+        for index in range(args.rounds):
+            first = index == 0
+            for name, settings in variants.items():
+                with running_server(args.model_dir, logs / f"{name}.log", settings) as server:
+                    if first:
+                        runs += run_server_suite(server, name, decks, args)
+                    else:
+                        again = run_load(server, name, "mix", decks["mix"], top_c, args)
+                        rounds.append(asdict(again) | {"round": index})
+            if not args.no_baseline:
+                log_path = logs / "baseline.log"
+                with running_baseline(log_path, args.task, args.n_init) as server:
+                    if first:
+                        runs += run_server_suite(server, "baseline", decks, args)
+                    else:
+                        again = run_load(server, "baseline", "mix", decks["mix"], top_c, args)
+                        rounds.append(asdict(again) | {"round": index})
+                if first:
+                    lines = log_path.read_text(errors="replace").splitlines()
+                    note = next((ln for ln in lines if ln.startswith("baseline model:")), "?")
+    round_0 = [asdict(r) | {"round": 0} for r in runs if r.scenario == "mix" and r.concurrency == top_c]
+    return runs, round_0 + rounds, f"KMeans n_init={args.n_init}; {note}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -581,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         stages = [asdict(s) for s in timings]
 
-    runs, baseline = measure_servers(variants, decks, args)
+    runs, rounds, baseline = measure_servers(variants, decks, args)
     result: dict = {
         "command": command,
         "machine": info,
@@ -593,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         "uploads": describe_uploads(uploads, decks["mix"]),
         "stages": stages,
         "runs": [asdict(r) for r in runs],
+        "rounds": rounds,
         "loadavg_at_end": Path("/proc/loadavg").read_text().split()[:3],
     }
     result["ratios"] = report.ratios(result["runs"])

@@ -56,3 +56,19 @@ def test_the_report_renders_the_committed_results_and_the_batcher_columns() -> N
     assert "## Dynamic batching" in text
     assert f"| {result['runs'][0]['server']} | mix | 1 |" in text and "| 512 | 1.38 | 3.25 |" in text
     assert report.batching_table(result["runs"][1:]) == ""  # runs without a batcher are left out
+
+
+def test_with_rounds_the_throughput_target_takes_the_median_ratio() -> None:
+    result = json.loads((REPO / "docs" / "benchmarks.json").read_text(encoding="utf-8"))
+    ours, top = next(iter(result["variants"])), max(result["concurrency"])
+    template = next(r for r in result["runs"] if r["scenario"] == "mix" and r["concurrency"] == top)
+    speeds = [(230.0, 25.0), (240.0, 20.0), (235.0, 26.0)]  # ratios 9.2, 12.0, 9.04
+    result["rounds"] = [
+        template | {"server": server, "round": i, "throughput_rps": rps}
+        for i, pair in enumerate(speeds)
+        for server, rps in zip((ours, "baseline"), pair, strict=True)
+    ]
+    assert report.round_ratios(result["rounds"]) == {ours: [9.2, 12.0, 9.04]}
+    target = next(t for t in report.targets(result) if t["target"].startswith(f"[{ours}] ≥"))
+    assert target["measured"] == "median 9.2× of 3 rounds (9.0–12.0×)" and target["pass"] is False
+    assert "| 2 | baseline |" in report.render(result)
