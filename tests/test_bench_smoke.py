@@ -50,8 +50,9 @@ def test_uploads_are_valid_images_and_the_baseline_classifies_them(tmp_path: Pat
 
 def test_the_report_renders_the_committed_results_and_the_batcher_columns() -> None:
     result = json.loads((REPO / "docs" / "benchmarks.json").read_text(encoding="utf-8"))
-    for run in result["runs"][:1]:
-        run |= {"model_calls": 512, "rows_per_call": 1.38, "batch_queue_ms": 3.25}
+    for run in result["runs"]:
+        run |= {"model_calls": None, "rows_per_call": None, "batch_queue_ms": None}
+    result["runs"][0] |= {"model_calls": 512, "rows_per_call": 1.38, "batch_queue_ms": 3.25}
     text = report.render(result)
     assert "## Dynamic batching" in text
     assert f"| {result['runs'][0]['server']} | mix | 1 |" in text and "| 512 | 1.38 | 3.25 |" in text
