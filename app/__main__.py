@@ -28,13 +28,10 @@ log = logging.getLogger(__name__)
 
 def worker_app(settings: Settings | None = None) -> FastAPI:
     """The app, imported here so that the supervising parent stays small. Without `settings` it
-    is a worker process's own (a uvicorn factory: workers start from an import string), built
-    from the environment with its own log set-up."""
+    is a worker process's own (a uvicorn factory: workers start from an import string, with
+    logging set up by `app.workers.run_worker`), built from the environment."""
     from app.main import create_app
 
-    if settings is None:
-        settings = Settings()
-        configure_logging(settings.log_level)
     return create_app(settings)
 
 

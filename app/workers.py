@@ -46,13 +46,20 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def listening_socket_or_none(config: dict[str, Any]) -> socket.socket | None:
+    """`reuse_port_socket` on the config's host and port, or None (logged) if it cannot bind."""
+    try:
+        return reuse_port_socket(config["host"], config["port"])
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", config["host"], config["port"], exc)
+        return None
+
+
 def run_worker(config: dict[str, Any]) -> None:
     """In a worker process: serve `uvicorn.Config(**config)` on this process's own socket."""
     configure_logging(config["log_level"].upper())
-    try:
-        sock = reuse_port_socket(config["host"], config["port"])
-    except OSError as exc:
-        log.error("cannot listen on %s:%s: %s", config["host"], config["port"], exc)
+    sock = listening_socket_or_none(config)
+    if sock is None:
         sys.exit(STARTUP_FAILURE)
     with contextlib.suppress(KeyboardInterrupt):  # a Ctrl-C before uvicorn's own handler is set
         uvicorn.Server(uvicorn.Config(**config)).run(sockets=[sock])
@@ -72,10 +79,8 @@ class Supervisor:
 
     def run(self) -> int:
         """The exit status: 0 after a requested stop, STARTUP_FAILURE if a worker could not start."""
-        try:
-            held = reuse_port_socket(self.config["host"], self.config["port"])
-        except OSError as exc:
-            log.error("cannot listen on %s:%s: %s", self.config["host"], self.config["port"], exc)
+        held = listening_socket_or_none(self.config)
+        if held is None:
             return STARTUP_FAILURE
         with held:
             # Port 0 asks for any free port: every worker must then bind the one the parent got.
