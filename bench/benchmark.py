@@ -32,8 +32,9 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -316,9 +317,9 @@ def run_load(
     host, port = server.url.removeprefix("http://").split(":")
     pids = process_tree(server.process.pid)
     cores = len(os.sched_getaffinity(0))
-    batches: dict[str, dict[str, float] | None] = {}
+    Totals = dict[str, float] | None
 
-    async def both() -> tuple[list[Record], float, dict[str, float]]:
+    async def both() -> tuple[list[Record], float, dict[str, float], tuple[Totals, Totals]]:
         conns = [Connection(host, int(port)) for _ in range(concurrency)]
         try:
             await drive(conns, deck, args.warmup, offset=len(deck) // 2)
@@ -327,7 +328,7 @@ def run_load(
             before = cpu_seconds(pids), time.process_time(), machine_busy()
             records, seconds = await drive(conns, deck, args.duration, offset=0)
             after = cpu_seconds(pids), time.process_time(), machine_busy()
-            batches["before"], batches["after"] = batches_before, batch_totals(server.url)
+            batches = batches_before, batch_totals(server.url)
         finally:
             for conn in conns:
                 await conn.close()
@@ -338,9 +339,9 @@ def run_load(
             "busy": busy,
             "peak_reset": float(peak_reset),
         }
-        return records, seconds, stats
+        return records, seconds, stats, batches
 
-    records, seconds, stats = run_async(both())
+    records, seconds, stats, (first, last) = run_async(both())
     server_cpu, client_cpu = stats["server_cpu"], stats["client_cpu"]
     peak_kb = sum(status_kb(pid, "VmHWM") for pid in pids)
     ms = np.asarray([r.seconds for r in records]) * 1000
@@ -372,7 +373,6 @@ def run_load(
         kinds={kind: kind_stats([r for r in records if r.kind == kind]) for kind in KINDS},
     )
     result.kinds = {k: v for k, v in result.kinds.items() if v.requests}
-    first, last = batches.get("before"), batches.get("after")
     if first and last:
         delta = {k: last[k] - first[k] for k in BATCH_SERIES}
         if delta["calls"] > 0:
@@ -546,30 +546,28 @@ def measure_servers(
     `--rounds` − 1 more rounds of the same, the mix at the top concurrency only: (runs, the
     top-concurrency mix runs of every round tagged with their round, the baseline's note)."""
     runs: list[RunResult] = []
-    note = "not run"
-    top_c = max(args.concurrency)
     rounds: list[dict] = []
+    top_c = max(args.concurrency)
     with log_dir() as logs:
+        servers: list[tuple[str, Callable[[], contextlib.AbstractContextManager[Server]]]] = [
+            (name, partial(running_server, args.model_dir, logs / f"{name}.log", settings))
+            for name, settings in variants.items()
+        ]
+        if not args.no_baseline:
+            baseline = partial(running_baseline, logs / "baseline.log", args.task, args.n_init)
+            servers.append(("baseline", baseline))
         for index in range(args.rounds):
-            first = index == 0
-            for name, settings in variants.items():
-                with running_server(args.model_dir, logs / f"{name}.log", settings) as server:
-                    if first:
+            for name, start in servers:
+                with start() as server:
+                    if index == 0:
                         runs += run_server_suite(server, name, decks, args)
                     else:
                         again = run_load(server, name, "mix", decks["mix"], top_c, args)
                         rounds.append(asdict(again) | {"round": index})
-            if not args.no_baseline:
-                log_path = logs / "baseline.log"
-                with running_baseline(log_path, args.task, args.n_init) as server:
-                    if first:
-                        runs += run_server_suite(server, "baseline", decks, args)
-                    else:
-                        again = run_load(server, "baseline", "mix", decks["mix"], top_c, args)
-                        rounds.append(asdict(again) | {"round": index})
-                if first:
-                    lines = log_path.read_text(errors="replace").splitlines()
-                    note = next((ln for ln in lines if ln.startswith("baseline model:")), "?")
+        note = "not run"
+        if not args.no_baseline:
+            lines = (logs / "baseline.log").read_text(errors="replace").splitlines()
+            note = next((ln for ln in lines if ln.startswith("baseline model:")), "?")
     round_0 = [asdict(r) | {"round": 0} for r in runs if r.scenario == "mix" and r.concurrency == top_c]
     return runs, round_0 + rounds, f"KMeans n_init={args.n_init}; {note}"
 

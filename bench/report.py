@@ -80,13 +80,19 @@ def ratios(runs: list[dict], baseline: str = "baseline") -> list[dict[str, objec
     return out
 
 
+def round_ratio(run: dict, rounds: list[dict], baseline: str = "baseline") -> float | None:
+    """This run's throughput over the baseline's in the same round (None: baseline or no such)."""
+    base = next((r for r in rounds if r["server"] == baseline and r["round"] == run["round"]), None)
+    if run["server"] == baseline or base is None:
+        return None
+    return run["throughput_rps"] / max(base["throughput_rps"], 1e-9)
+
+
 def round_ratios(rounds: list[dict], baseline: str = "baseline") -> dict[str, list[float]]:
     """Per variant of ours, its throughput over the baseline's in each round (in round order)."""
-    base = {r["round"]: r["throughput_rps"] for r in rounds if r["server"] == baseline}
     out: dict[str, list[float]] = {}
     for r in sorted(rounds, key=lambda r: r["round"]):
-        if r["server"] != baseline and r["round"] in base:
-            ratio = r["throughput_rps"] / max(base[r["round"]], 1e-9)
+        if (ratio := round_ratio(r, rounds, baseline)) is not None:
             out.setdefault(r["server"], []).append(round(ratio, 2))
     return out
 
@@ -241,7 +247,6 @@ def batching_table(runs: list[dict]) -> str:
 
 
 def rounds_table(rounds: list[dict]) -> str:
-    base = {r["round"]: r["throughput_rps"] for r in rounds if r["server"] == "baseline"}
     rows = [
         [
             r["round"] + 1,
@@ -252,9 +257,7 @@ def rounds_table(rounds: list[dict]) -> str:
             f"{r['p50_ms']:.1f}",
             f"{r['server_cpu_ms_per_request']:.1f}",
             f"{r['other_cpu_pct']:.0f}",
-            ""
-            if r["server"] == "baseline" or r["round"] not in base
-            else f"{r['throughput_rps'] / max(base[r['round']], 1e-9):.1f}×",
+            "" if (ratio := round_ratio(r, rounds)) is None else f"{ratio:.1f}×",
         ]
         for r in sorted(rounds, key=lambda r: r["round"])
     ]
