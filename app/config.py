@@ -63,14 +63,18 @@ class Settings(BaseSettings):
     # Threads per model call; 0 leaves ONNX Runtime's own default (one per physical core). One:
     # the models are tiny (~1 ms), so more threads mostly wait on each other; processes use the cores.
     ort_intra_op_threads: int = Field(default=1, ge=0)
-    # OpenCV's own thread pool, per process; 0 leaves its default (one per core).
-    opencv_threads: int = Field(default=0, ge=0)
-    # Per worker process: predictions computed at once (decode → inference, each in a worker
-    # thread), and predict requests admitted beyond those to upload or wait; any more at once get
-    # 503 + Retry-After. A maximal (40 Mpx) photo needs ~400 MB while it decodes: workers ×
-    # max_concurrency = 2 fit the container's memory limit, and 2 CPUs gain nothing from more
-    # (docs/reliability.md).
+    # OpenCV's threads per call, per process; 0 leaves its default (one per core). One: its
+    # images are small once decoded, and its pool's threads spin after each call, ~0.8 ms of CPU
+    # per request for nothing with one client (README, "Speed"); processes use the cores.
+    opencv_threads: int = Field(default=1, ge=0)
+    # Per worker process: predictions computed at once (decode → inference), and predict requests
+    # admitted beyond those to upload or wait; any more at once get 503 + Retry-After. A maximal
+    # (40 Mpx) photo needs ~400 MB while it decodes: workers × max_concurrency = 2 fit the
+    # container's memory limit, and 2 CPUs gain nothing from more (docs/reliability.md).
     max_concurrency: int = Field(default=1, ge=1)
+    # With max_concurrency 1: compute on the event loop, not in a worker thread (app/compute.py:
+    # less CPU per request; the process answers nothing else meanwhile). More need threads.
+    compute_in_event_loop: bool = True
     max_queue: int = Field(default=20, ge=0)
     retry_after_s: int = Field(default=1, ge=1)
     # A request must be received and given a worker within this, else 408 (still uploading) or

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import cv2
-from anyio import CapacityLimiter
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -24,6 +23,7 @@ from app.asgi import error_response
 from app.auth import BearerAuthMiddleware, bearer_scheme
 from app.batching import DynamicBatcher
 from app.body_limit import BodySizeLimitMiddleware
+from app.compute import Compute
 from app.config import Settings
 from app.errors import HTTP_STATUS_CODES, ServiceError, error_body
 from app.logs import request_id_var, stamp_request_ids
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
-    app.state.workers = CapacityLimiter(settings.max_concurrency)
+    app.state.compute = Compute(settings.max_concurrency, settings.compute_in_event_loop)
     # Not ready until the lifespan has loaded the models.
     app.state.registry = ModelRegistry()
     app.state.batchers = {}

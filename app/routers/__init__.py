@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from anyio import CapacityLimiter
 from fastapi import Depends, Request
 
 from app.batching import DynamicBatcher
+from app.compute import Compute
 from app.config import Settings
 from app.metrics import Metrics
 from app.registry import ModelRegistry
@@ -26,8 +26,8 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-async def get_workers(request: Request) -> CapacityLimiter:
-    return request.app.state.workers
+async def get_compute(request: Request) -> Compute:
+    return request.app.state.compute
 
 
 async def get_batchers(request: Request) -> dict[str, DynamicBatcher]:
@@ -37,7 +37,7 @@ async def get_batchers(request: Request) -> dict[str, DynamicBatcher]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-WorkersDep = Annotated[CapacityLimiter, Depends(get_workers)]
+ComputeDep = Annotated[Compute, Depends(get_compute)]
 BatchersDep = Annotated[dict[str, DynamicBatcher], Depends(get_batchers)]
 
 _ERROR_DESCRIPTIONS = {

@@ -9,7 +9,6 @@ from functools import partial
 from typing import Annotated, BinaryIO
 
 import numpy as np
-from anyio import to_thread
 from fastapi import APIRouter, File, Path, Query, UploadFile
 
 from app.config import Settings
@@ -20,7 +19,7 @@ from app.postprocessing import compose_top_k, head_probabilities, rank_heads, to
 from app.preprocessing import NoInkError, preprocess
 from app.preview import preview_of
 from app.registry import LoadedModel
-from app.routers import BatchersDep, MetricsDep, RegistryDep, SettingsDep, WorkersDep, error_responses
+from app.routers import BatchersDep, ComputeDep, MetricsDep, RegistryDep, SettingsDep, error_responses
 from app.schemas import (
     BatchError,
     BatchItem,
@@ -31,7 +30,6 @@ from app.schemas import (
     PredictResponse,
     Timing,
 )
-from app.timeouts import lift_deadline
 from app.validation import SUPPORTED_FORMATS, decode_image, read_capped
 
 router = APIRouter(tags=["predict"])
@@ -77,7 +75,7 @@ async def predict(
     registry: RegistryDep,
     settings: SettingsDep,
     metrics: MetricsDep,
-    workers: WorkersDep,
+    compute: ComputeDep,
     batchers: BatchersDep,
     k: Annotated[
         int | None,
@@ -94,17 +92,12 @@ async def predict(
     if batcher is None:
         # At most `max_concurrency` predictions at once. Waiting for a turn blocks no thread and
         # ends at the request deadline; once the turn comes, the work is finished and answered.
-        async with workers:
-            lift_deadline()
-            work = partial(run_prediction, model, file.file, settings, metrics, k, preview=preview)
-            return await to_thread.run_sync(work)
+        return await compute.run(partial(run_prediction, model, file.file, settings, metrics, k, preview))
     # Dynamic batching: the input is prepared under the same limit, then the worker is freed
     # while the input waits for a shared model call.
     stopwatch = Stopwatch()
     with batcher.preparing():
-        async with workers:
-            lift_deadline()
-            x = await to_thread.run_sync(partial(prepare, file.file, model.manifest, settings, stopwatch))
+        x = await compute.run(partial(prepare, file.file, model.manifest, settings, stopwatch))
     result = await batcher.infer(x)
     stopwatch.seconds["queue"] = result.queue_seconds
     stopwatch.seconds["inference"] = result.inference_seconds
@@ -129,7 +122,7 @@ async def predict_batch(
     registry: RegistryDep,
     settings: SettingsDep,
     metrics: MetricsDep,
-    workers: WorkersDep,
+    compute: ComputeDep,
     k: Annotated[int | None, Query(ge=1, description="How many labels per file (as for one file).")] = None,
 ) -> BatchResponse:
     """One result or one error per file, in upload order; the usable files share one model call.
@@ -140,9 +133,7 @@ async def predict_batch(
     if len(files) > settings.max_batch_files:
         raise InvalidParameter(f"at most {settings.max_batch_files} files per batch, got {len(files)}")
     uploads = [(f.filename, f.file) for f in files]
-    async with workers:
-        lift_deadline()
-        return await to_thread.run_sync(partial(run_batch, model, uploads, settings, metrics, k))
+    return await compute.run(partial(run_batch, model, uploads, settings, metrics, k))
 
 
 def decode_side(manifest: Manifest, settings: Settings) -> int | None:

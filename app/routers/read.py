@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, BinaryIO
 
-from anyio import to_thread
 from fastapi import APIRouter, File, Path, Query, UploadFile
 
 from app.config import Settings
@@ -21,11 +20,10 @@ from app.reading import (
     text_of,
 )
 from app.registry import LoadedModel
-from app.routers import RegistryDep, SettingsDep, WorkersDep, error_responses
+from app.routers import ComputeDep, RegistryDep, SettingsDep, error_responses
 from app.routers.predict import Stopwatch, resolve_k
 from app.schemas import ModelRef, Prediction
 from app.segmentation import TooManyParts, segment
-from app.timeouts import lift_deadline
 from app.validation import SUPPORTED_FORMATS, decode_image, read_capped
 
 router = APIRouter(tags=["read"])
@@ -42,7 +40,7 @@ async def read(
     file: Annotated[UploadFile, File(description=f"The image: {', '.join(SUPPORTED_FORMATS)}.")],
     registry: RegistryDep,
     settings: SettingsDep,
-    workers: WorkersDep,
+    compute: ComputeDep,
     k: Annotated[
         int | None,
         Query(ge=1, description="How many labels per character (default from settings; at most max_k)."),
@@ -67,9 +65,7 @@ async def read(
     if min_confidence is None:
         min_confidence = default_min_confidence(model.manifest)
     # Under the same worker limit and deadline as predictions: the work starts, then finishes.
-    async with workers:
-        lift_deadline()
-        return await to_thread.run_sync(partial(run_read, model, file.file, settings, k, min_confidence))
+    return await compute.run(partial(run_read, model, file.file, settings, k, min_confidence))
 
 
 def run_read(

@@ -19,20 +19,19 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 
+from app.compute import Compute
 from app.config import Settings
 from app.errors import ModelNotReady, ServiceError, UnknownTask
 from app.manifest import Head, Manifest
 from app.registry import LoadedModel, ModelRegistry
-from app.routers import MetricsDep, RegistryDep, SettingsDep, WorkersDep
+from app.routers import ComputeDep, MetricsDep, RegistryDep, SettingsDep
 from app.routers.health import check_every_worker_serves
 from app.routers.predict import Stopwatch, prepare
-from app.timeouts import lift_deadline
 from app.v2_protocol import (
     BYTES,
     HEADER_LENGTH,
@@ -115,9 +114,9 @@ async def model_version_ready(name: str, version: str, registry: RegistryDep) ->
 
 @router.post("/models/{name}/infer")
 async def infer(
-    name: str, request: Request, registry: RegistryDep, settings: SettingsDep, workers: WorkersDep
+    name: str, request: Request, registry: RegistryDep, settings: SettingsDep, compute: ComputeDep
 ) -> Response:
-    return await run_infer(find_model(registry, name), request, settings, workers)
+    return await run_infer(find_model(registry, name), request, settings, compute)
 
 
 @router.post("/models/{name}/versions/{version}/infer")
@@ -127,9 +126,9 @@ async def infer_version(
     request: Request,
     registry: RegistryDep,
     settings: SettingsDep,
-    workers: WorkersDep,
+    compute: ComputeDep,
 ) -> Response:
-    return await run_infer(find_model(registry, name, version), request, settings, workers)
+    return await run_infer(find_model(registry, name, version), request, settings, compute)
 
 
 def find_model(registry: ModelRegistry, name: str, version: str | None = None) -> LoadedModel:
@@ -159,9 +158,7 @@ def metadata(model: LoadedModel) -> dict[str, Any]:
     }
 
 
-async def run_infer(
-    model: LoadedModel, request: Request, settings: Settings, workers: CapacityLimiter
-) -> Response:
+async def run_infer(model: LoadedModel, request: Request, settings: Settings, compute: Compute) -> Response:
     if request.headers.get("content-encoding", "identity").lower() != "identity":
         raise ProtocolError("compressed request bodies (Content-Encoding) are not supported")
     try:
@@ -171,11 +168,7 @@ async def run_infer(
         return Response(status_code=400)
     header_length = request.headers.get(HEADER_LENGTH)
     # At most `max_concurrency` requests compute at once; once a worker is ours, the work is answered.
-    async with workers:
-        lift_deadline()
-        content, json_length = await to_thread.run_sync(
-            partial(infer_body, model, body, header_length, settings)
-        )
+    content, json_length = await compute.run(partial(infer_body, model, body, header_length, settings))
     if json_length is None:
         return Response(content, media_type="application/json")
     return Response(content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(json_length)})

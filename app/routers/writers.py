@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from typing import Annotated, BinaryIO, TypeVar
 
 import numpy as np
-from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 
+from app.compute import Compute
 from app.config import Settings
 from app.errors import InvalidParameter, ModelNotReady, NoInk, ServiceError
 from app.preprocessing import NoInkError, preprocess
-from app.routers import SettingsDep, WorkersDep, error_responses
+from app.routers import ComputeDep, SettingsDep, error_responses
 from app.schemas import ModelRef
-from app.timeouts import lift_deadline
 from app.validation import decode_image, read_capped
 from app.writers.embedder import WriterEmbedder, WriterModelError, load_embedder
 from app.writers.matching import mean_embedding, rank_writers
@@ -128,14 +127,12 @@ def out(writer: Writer) -> WriterOut:
 T = TypeVar("T")
 
 
-async def run(workers: CapacityLimiter, work: Callable[[], T]) -> T:
-    """Blocking work in a thread, under the same worker limit as the predictions."""
-    async with workers:
-        lift_deadline()
-        try:
-            return await to_thread.run_sync(work)
-        except StoreUnavailable as exc:
-            raise WriterStoreUnavailable(str(exc)) from exc
+async def run(compute: Compute, work: Callable[[], T]) -> T:
+    """Blocking work under the same limit as the predictions, in a thread: it calls the store."""
+    try:
+        return await compute.run(work, waits_on_io=True)
+    except StoreUnavailable as exc:
+        raise WriterStoreUnavailable(str(exc)) from exc
 
 
 FilesField = Annotated[list[UploadFile], File(description=FILES_DESCRIPTION)]
@@ -157,7 +154,7 @@ async def enrol_writer(
     name: Annotated[str, Form(description="A name for the writer (need not be unique).")],
     files: FilesField,
     settings: SettingsDep,
-    workers: WorkersDep,
+    compute: ComputeDep,
     store_images: StoreImages = False,
 ) -> WriterOut:
     name = check_name(name)
@@ -168,7 +165,7 @@ async def enrol_writer(
         embeddings, raw = embed_uploads(service, uploads, settings)
         return service.store.enrol(name, embeddings, service.version, raw if store_images else None)
 
-    return out(await run(workers, work))
+    return out(await run(compute, work))
 
 
 @router.post(
@@ -182,7 +179,7 @@ async def add_samples(
     writer_id: WriterId,
     files: FilesField,
     settings: SettingsDep,
-    workers: WorkersDep,
+    compute: ComputeDep,
     store_images: StoreImages = False,
 ) -> WriterOut:
     uploads = check_files(files, settings)
@@ -205,7 +202,7 @@ async def add_samples(
             raise UnknownWriter(f"no writer with id {writer_id}")
         return updated
 
-    return out(await run(workers, work))
+    return out(await run(compute, work))
 
 
 @router.get(
@@ -214,11 +211,11 @@ async def add_samples(
     responses=error_responses(401, 503),
     summary="List the enrolled writers",
 )
-async def list_writers(request: Request, workers: WorkersDep) -> WriterList:
+async def list_writers(request: Request, compute: ComputeDep) -> WriterList:
     def work() -> list[Writer]:
         return open_service(request).store.writers()
 
-    return WriterList(writers=[out(w) for w in await run(workers, work)])
+    return WriterList(writers=[out(w) for w in await run(compute, work)])
 
 
 @router.delete(
@@ -227,11 +224,11 @@ async def list_writers(request: Request, workers: WorkersDep) -> WriterList:
     responses=error_responses(401, 404, 503),
     summary="Delete a writer and everything stored about them",
 )
-async def delete_writer(request: Request, writer_id: WriterId, workers: WorkersDep) -> Response:
+async def delete_writer(request: Request, writer_id: WriterId, compute: ComputeDep) -> Response:
     def work() -> bool:
         return open_service(request).store.delete(writer_id)
 
-    if not await run(workers, work):
+    if not await run(compute, work):
         raise UnknownWriter(f"no writer with id {writer_id}")
     return Response(status_code=204)
 
@@ -246,7 +243,7 @@ async def identify_writer(
     request: Request,
     files: FilesField,
     settings: SettingsDep,
-    workers: WorkersDep,
+    compute: ComputeDep,
     k: Annotated[int, Query(ge=1, le=100, description="How many candidates to return.")] = 5,
 ) -> IdentifyResponse:
     """All the images are taken to be by one writer: their embeddings are averaged (more
@@ -274,4 +271,4 @@ async def identify_writer(
             candidates=candidates,
         )
 
-    return await run(workers, work)
+    return await run(compute, work)

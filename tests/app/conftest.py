@@ -123,6 +123,11 @@ def write_model(
     return TinyModel(directory=directory, manifest=manifest, weights=weights)
 
 
+# Settings for tests that hold a prediction mid-computation and meanwhile call the service: by
+# default the one prediction at a time runs on the event loop, which then answers nobody else.
+ONE_IN_A_THREAD = {"max_concurrency": 1, "compute_in_event_loop": False}
+
+
 def predict_scope() -> dict[str, Any]:
     """A raw ASGI scope for a multipart `POST /predict/letter`, for tests that drive `receive` and
     `send` by hand (a stalled or endless upload that a test client cannot send)."""

@@ -18,7 +18,7 @@ from app.config import DEFAULT_MODEL_DIR, Settings
 from app.main import create_app
 from app.segmentation import segment
 from app.validation import decode_image
-from tests.app.conftest import encode
+from tests.app.conftest import ONE_IN_A_THREAD, encode
 from tests.training.fake_bengali import requires_bengali_rendering
 from training.data.bengali_render import VALIDATION_FONTS, draw_text, find_fonts
 
@@ -196,7 +196,7 @@ def test_read_shares_the_admission_limit_and_the_workers(make_client, model_dir,
         return real(image, cfg)
 
     monkeypatch.setattr(read_module, "segment", gated)
-    client = make_client(model_dir, max_concurrency=1, max_queue=0, retry_after_s=3)
+    client = make_client(model_dir, **ONE_IN_A_THREAD, max_queue=0, retry_after_s=3)
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(post, client, letter_png)
         assert entered.wait(WAIT)

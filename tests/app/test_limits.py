@@ -1,4 +1,9 @@
-"""Admission (503 + Retry-After instead of an unbounded queue), the worker cap, and request deadlines."""
+"""Admission (503 + Retry-After instead of an unbounded queue), the worker cap, and request deadlines.
+
+A prediction held up mid-computation (`gated_preprocess`) leaves the service answering others only
+when it computes in a worker thread (`compute_in_event_loop=False`); by default one prediction
+at a time is computed on the event loop itself (app/compute.py).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import pytest
 import app.routers.predict as predict_module
 from app.config import Settings
 from app.main import create_app
-from tests.app.conftest import predict_scope
+from tests.app.conftest import ONE_IN_A_THREAD, predict_scope
 
 WAIT = 10  # seconds a test waits for something that should happen at once; never reached when green
 
@@ -55,7 +60,7 @@ def post(client, data: bytes):
 
 
 def test_over_the_in_flight_limit_is_refused_at_once(make_client, model_dir, letter_png, gated_preprocess):
-    client = make_client(model_dir, max_concurrency=1, max_queue=0, retry_after_s=3)
+    client = make_client(model_dir, **ONE_IN_A_THREAD, max_queue=0, retry_after_s=3)
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(post, client, letter_png)
         assert gated_preprocess.entered.wait(WAIT)
@@ -82,7 +87,7 @@ def test_queued_requests_wait_for_one_of_the_workers(make_client, model_dir, let
 
 
 def test_metrics_count_the_refusals(make_client, model_dir, letter_png, gated_preprocess):
-    client = make_client(model_dir, max_concurrency=1, max_queue=0)
+    client = make_client(model_dir, **ONE_IN_A_THREAD, max_queue=0)
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(post, client, letter_png)
         assert gated_preprocess.entered.wait(WAIT)
@@ -95,7 +100,7 @@ def test_metrics_count_the_refusals(make_client, model_dir, letter_png, gated_pr
 def test_work_past_the_deadline_is_finished_and_keeps_its_slot(
     make_client, model_dir, letter_png, gated_preprocess
 ):
-    client = make_client(model_dir, max_concurrency=1, max_queue=0, request_timeout_s=0.2)
+    client = make_client(model_dir, **ONE_IN_A_THREAD, max_queue=0, request_timeout_s=0.2)
     with ThreadPoolExecutor(1) as pool:
         slow = pool.submit(post, client, letter_png)
         assert gated_preprocess.entered.wait(WAIT)
@@ -111,7 +116,7 @@ def test_work_past_the_deadline_is_finished_and_keeps_its_slot(
 def test_waiting_for_a_worker_counts_against_the_deadline(
     make_client, model_dir, letter_png, gated_preprocess
 ):
-    client = make_client(model_dir, max_concurrency=1, max_queue=1, request_timeout_s=0.5)
+    client = make_client(model_dir, **ONE_IN_A_THREAD, max_queue=1, request_timeout_s=0.5)
     with ThreadPoolExecutor(1) as pool:
         busy = pool.submit(post, client, letter_png)
         assert gated_preprocess.entered.wait(WAIT)
@@ -124,15 +129,67 @@ def test_waiting_for_a_worker_counts_against_the_deadline(
     assert waiting.headers["retry-after"] == "1"
 
 
+def test_one_at_a_time_is_computed_on_the_event_loop(make_client, model_dir, letter_png, monkeypatch):
+    where: list[str] = []
+    real = predict_module.preprocess
+
+    def recording(image, config):
+        try:
+            asyncio.get_running_loop()
+            where.append("event loop")
+        except RuntimeError:
+            where.append("worker thread")
+        return real(image, config)
+
+    monkeypatch.setattr(predict_module, "preprocess", recording)
+    for overrides in ({}, {"compute_in_event_loop": False}, {"max_concurrency": 2}):
+        assert post(make_client(model_dir, **overrides), letter_png).status_code == 200
+    assert where == ["event loop", "worker thread", "worker thread"]  # more at once need threads
+
+
+STALLED_HEAD = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n\x89PNG'
+
+
+def test_on_the_event_loop_an_upload_in_flight_still_holds_its_slot(model_dir):
+    app = create_app(Settings(model_dir=model_dir, max_concurrency=1, max_queue=0, retry_after_s=3))
+    uploading = asyncio.Event()
+    refused: list[dict] = []
+
+    async def stalled_receive():
+        if not uploading.is_set():
+            uploading.set()
+            return {"type": "http.request", "body": STALLED_HEAD, "more_body": True}
+        await asyncio.Event().wait()  # the client stalls mid-upload
+        raise AssertionError("unreachable")
+
+    async def empty_receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def ignore(message):
+        pass
+
+    async def collect(message):
+        refused.append(message)
+
+    async def both():
+        first = asyncio.create_task(app(predict_scope(), stalled_receive, ignore))
+        await uploading.wait()
+        await app(predict_scope(), empty_receive, collect)
+        first.cancel()
+
+    asyncio.run(asyncio.wait_for(both(), WAIT))
+    assert refused[0]["status"] == 503 and b"overloaded" in refused[1]["body"]
+    assert (b"retry-after", b"3") in refused[0]["headers"]
+
+
 def test_a_stalled_upload_times_out_with_408(model_dir):
     app = create_app(Settings(model_dir=model_dir, request_timeout_s=0.2))
-    head = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n\x89PNG'
     sent, calls = [], []
 
     async def receive():
         calls.append(1)
         if len(calls) == 1:
-            return {"type": "http.request", "body": head, "more_body": True}
+            return {"type": "http.request", "body": STALLED_HEAD, "more_body": True}
         await asyncio.Event().wait()  # the client stalls mid-upload
         raise AssertionError("unreachable")
 

@@ -1,0 +1,38 @@
+"""Where a request's blocking work runs (decode → inference, a store call): at most
+`max_concurrency` at once per process, each finished and answered once begun.
+
+With one at a time (the default) a prediction is computed on the event loop itself. A worker
+thread would let the loop go on with other connections meanwhile, but the loop and the thread
+share one GIL, handed back and forth at every OpenCV, NumPy or ONNX Runtime call, and each
+request wakes the thread and then the loop: 0.4 ms more CPU per crop with one client, 4 % less
+throughput at 16 (README, "Speed"). The price: while a
+prediction computes (~1–25 ms; a maximal 40-MP image takes longer) this process answers nothing
+else, health checks included, and its other uploads wait in the socket buffers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from anyio import CapacityLimiter, to_thread
+
+from app.timeouts import lift_deadline
+
+T = TypeVar("T")
+
+
+class Compute:
+    def __init__(self, max_concurrency: int, in_event_loop: bool) -> None:
+        self.limiter = CapacityLimiter(max_concurrency)
+        # Several at once need threads; the loop computes one at a time.
+        self.in_event_loop = in_event_loop and max_concurrency == 1
+
+    async def run(self, work: Callable[[], T], waits_on_io: bool = False) -> T:
+        """`work()` once a turn is free; from then on the request's deadline no longer applies.
+        `waits_on_io` (a database call): always in a thread, so the loop never waits on a socket."""
+        async with self.limiter:
+            lift_deadline()
+            if self.in_event_loop and not waits_on_io:
+                return work()
+            return await to_thread.run_sync(work)
