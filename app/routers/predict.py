@@ -9,7 +9,7 @@ from functools import partial
 from typing import Annotated, BinaryIO
 
 import numpy as np
-from fastapi import APIRouter, File, Path, Query, UploadFile
+from fastapi import APIRouter, File, Path, Query, Request, UploadFile
 
 from app.config import Settings
 from app.errors import InvalidParameter, NoInk, ServiceError
@@ -30,6 +30,7 @@ from app.schemas import (
     PredictResponse,
     Timing,
 )
+from app.uploads import one_file_body, uploaded_file
 from app.validation import SUPPORTED_FORMATS, decode_image, read_capped
 
 router = APIRouter(tags=["predict"])
@@ -68,10 +69,12 @@ def resolve_k(k: int | None, settings: Settings, manifest: Manifest) -> int:
     response_model_exclude_none=True,
     responses=error_responses(400, 401, 404, 408, 413, 415, 422, 503),
     summary="Classify one handwritten character",
+    # The form field `file`, read by app/uploads.py rather than an `UploadFile` parameter.
+    openapi_extra=one_file_body("file", f"The image: {', '.join(SUPPORTED_FORMATS)}."),
 )
 async def predict(
     task: Annotated[str, Path(description="The model's task, e.g. `letter` (see `GET /models`).")],
-    file: Annotated[UploadFile, File(description=f"The image: {', '.join(SUPPORTED_FORMATS)}.")],
+    request: Request,
     registry: RegistryDep,
     settings: SettingsDep,
     metrics: MetricsDep,
@@ -86,18 +89,19 @@ async def predict(
         Query(description="Also return `preview`: the image the model received, as a base64 PNG."),
     ] = False,
 ) -> PredictResponse:
-    model = registry.get(task)
-    k = resolve_k(k, settings, model.manifest)
-    batcher = batchers.get(task)
-    if batcher is None:
-        # At most `max_concurrency` predictions at once. Waiting for a turn blocks no thread and
-        # ends at the request deadline; once the turn comes, the work is finished and answered.
-        return await compute.run(partial(run_prediction, model, file.file, settings, metrics, k, preview))
-    # Dynamic batching: the input is prepared under the same limit, then the worker is freed
-    # while the input waits for a shared model call.
-    stopwatch = Stopwatch()
-    with batcher.preparing():
-        x = await compute.run(partial(prepare, file.file, model.manifest, settings, stopwatch))
+    async with uploaded_file(request, "file", settings.upload_memory_bytes) as file:
+        model = registry.get(task)
+        k = resolve_k(k, settings, model.manifest)
+        batcher = batchers.get(task)
+        if batcher is None:
+            # At most `max_concurrency` predictions at once. Waiting for a turn blocks no thread and
+            # ends at the request deadline; once the turn comes, the work is finished and answered.
+            return await compute.run(partial(run_prediction, model, file, settings, metrics, k, preview))
+        # Dynamic batching: the input is prepared under the same limit, then the worker is freed
+        # while the input waits for a shared model call.
+        stopwatch = Stopwatch()
+        with batcher.preparing():
+            x = await compute.run(partial(prepare, file, model.manifest, settings, stopwatch))
     result = await batcher.infer(x)
     stopwatch.seconds["queue"] = result.queue_seconds
     stopwatch.seconds["inference"] = result.inference_seconds

@@ -1,0 +1,85 @@
+"""The one-pass split of a small multipart upload (app/uploads.py), and its fallback to Starlette's parser."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import uploads
+from app.uploads import file_part
+
+IMAGE = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4 + b"\r\n-- not the boundary"
+
+
+def part(headers: list[str], content: bytes) -> bytes:
+    return "".join(f"{h}\r\n" for h in headers).encode() + b"\r\n" + content
+
+
+def body(*parts: bytes, boundary: bytes = b"b0und") -> bytes:
+    return b"".join(b"--" + boundary + b"\r\n" + p + b"\r\n" for p in parts) + b"--" + boundary + b"--\r\n"
+
+
+DISPOSITION = 'Content-Disposition: form-data; name="file"; filename="a; b.png"'
+FILE = part([DISPOSITION, "Content-Type: image/png"], IMAGE)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [FILE],
+        [part(['Content-Disposition: form-data; name="note"'], b"hello"), FILE],
+        [FILE, part(['Content-Disposition: form-data; name="file"; filename="second.png"'], b"other")],
+        [part(['content-disposition: form-data; filename="x.png"; name=file'], IMAGE)],
+    ],
+    ids=["alone", "after-a-field", "first-of-two", "lower-case-unquoted"],
+)
+def test_the_file_part_is_found(parts):
+    assert file_part(body(*parts), b"b0und", "file") == IMAGE
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        body(part(['Content-Disposition: form-data; name="file"'], b"a text field")),
+        body(part(['Content-Disposition: form-data; name="other"; filename="a.png"'], IMAGE)),
+        body(FILE, boundary=b"another"),
+        body(FILE)[:-30],  # cut short
+        b"--b0und\r\nbroken",
+        b'{"file": "aGVsbG8="}',
+        body(part(["no colon here"], IMAGE)),
+    ],
+    ids=["text-field", "other-name", "other-boundary", "truncated", "no-headers-end", "json", "bad-header"],
+)
+def test_anything_else_is_left_to_the_general_parser(data):
+    assert file_part(data, b"b0und", "file") is None
+
+
+def post_body(client, data: bytes, **headers: str):
+    headers = {"content-type": "multipart/form-data; boundary=b0und", **headers}
+    return client.post("/predict/letter", content=data, headers=headers)
+
+
+def test_both_parsers_give_the_same_answer(make_client, model_dir, letter_png, monkeypatch):
+    split: list[bool] = []
+    real = uploads.file_part
+    monkeypatch.setattr(uploads, "file_part", lambda *a: split.append(True) or real(*a))
+    data = body(part(['Content-Disposition: form-data; name="file"; filename="a.png"'], letter_png))
+    fast = post_body(make_client(model_dir), data)
+    spooled = post_body(make_client(model_dir, upload_memory_bytes=100), data)  # over it: Starlette's
+    chunked = make_client(
+        model_dir
+    ).post(  # no Content-Length: Starlette's too
+        "/predict/letter",
+        content=iter([data[:100], data[100:]]),
+        headers={"content-type": "multipart/form-data; boundary=b0und"},
+    )
+    assert fast.status_code == spooled.status_code == chunked.status_code == 200, fast.text
+    answers = [r.json()["predictions"] for r in (fast, spooled, chunked)]
+    assert answers[0] == answers[1] == answers[2]
+    assert split == [True]  # the small one only
+
+
+def test_a_body_the_split_leaves_alone_gets_the_general_answers(client, letter_png):
+    text_only = body(part(['Content-Disposition: form-data; name="file"'], b"not a file"))
+    response = post_body(client, text_only)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
+    assert "body.file" in response.json()["error"]["message"]
