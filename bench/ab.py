@@ -1,0 +1,99 @@
+"""Paired A/B of service settings: every variant started at once, driven in turn in short bursts.
+
+    .venv/bin/python -m bench.ab thread:COMPUTE_IN_EVENT_LOOP=false loop:
+    .venv/bin/python -m bench.ab --bursts 10 cv1:OPENCV_THREADS=1 cv0:OPENCV_THREADS=0
+
+This machine's speed drifts by 10–20 % between runs minutes apart, more than most changes it is
+asked to judge. So the variants (`NAME:KEY=VALUE,...`, HWR_ settings on top of the defaults) all
+run from the start, idle while another is driven, and take turns in bursts of a few seconds, the
+order reversed every other burst; each burst of the first variant is compared with the same
+burst of the second. Prints req/s and server CPU per request per variant, and the per-burst ratio
+of the first two with its median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.benchmark import (
+    Connection,
+    cpu_seconds,
+    drive,
+    make_deck,
+    parse_variant,
+    parse_weights,
+    prepare_request,
+    process_tree,
+    run_async,
+)
+from bench.photos import build_uploads, validation_glyphs
+from bench.server import REPO, Server, running_server
+
+
+def burst(server: Server, deck: list, clients: int, seconds: float, offset: int) -> tuple[float, float, int]:
+    """(req/s, server CPU ms per request, errors) over `seconds`, after a 1 s warm-up."""
+    pids = process_tree(server.process.pid)
+    port = int(server.url.rsplit(":", 1)[1])
+
+    async def run() -> tuple[list, float, float]:
+        conns = [Connection("127.0.0.1", port) for _ in range(clients)]
+        await drive(conns, deck, 1.0, offset)
+        before = cpu_seconds(pids)
+        records, elapsed = await drive(conns, deck, seconds, offset)
+        used = cpu_seconds(pids) - before
+        for conn in conns:
+            await conn.close()
+        return records, elapsed, used
+
+    records, elapsed, used = run_async(run())
+    errors = sum(r.status != "200" for r in records)
+    return len(records) / elapsed, used / len(records) * 1000, errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("variants", nargs="+", type=parse_variant, metavar="NAME:KEY=VALUE,...")
+    parser.add_argument("--bursts", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per burst")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--mix", type=parse_weights, default="crop=0.3,photo_640=0.5,photo_12mp=0.2")
+    args = parser.parse_args(argv)
+    glyphs = validation_glyphs("letter", 32, 0)
+    uploads = build_uploads({"crop": 32, "photo_640": 32, "photo_12mp": 6}, glyphs, 0)
+    deck = make_deck(uploads, [prepare_request(u, "letter", "127.0.0.1") for u in uploads], args.mix, 0)
+    names = [name for name, _ in args.variants]
+    results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in names}
+    with contextlib.ExitStack() as stack:
+        logs = Path(tempfile.mkdtemp(prefix="hwr-ab-"))
+        servers = {
+            name: stack.enter_context(running_server(REPO / "models", logs / f"{name}.log", settings))
+            for name, settings in args.variants
+        }
+        for index in range(args.bursts):
+            for name in names if index % 2 == 0 else names[::-1]:
+                results[name].append(burst(servers[name], deck, args.clients, args.seconds, 7 * index))
+    for name, rows in results.items():
+        rates = [r[0] for r in rows]
+        print(
+            f"{name}: req/s median {statistics.median(rates):.1f} ({min(rates):.1f}–{max(rates):.1f}), "
+            f"server CPU ms/request median {statistics.median(r[1] for r in rows):.2f}, "
+            f"errors {sum(r[2] for r in rows)}"
+        )
+    if len(names) >= 2:
+        ratios = [a[0] / b[0] for a, b in zip(results[names[0]], results[names[1]], strict=True)]
+        print(
+            f"{names[0]}/{names[1]} per burst: {' '.join(f'{r:.3f}' for r in ratios)}; "
+            f"median {statistics.median(ratios):.3f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
