@@ -4,10 +4,10 @@
 With one at a time (the default) a prediction is computed on the event loop itself. A worker
 thread would let the loop go on with other connections meanwhile, but the loop and the thread
 share one GIL, handed back and forth at every OpenCV, NumPy or ONNX Runtime call, and each
-request wakes the thread and then the loop: 0.4 ms more CPU per crop with one client, 4 % less
-throughput at 16 (README, "Speed"). The price: while a
-prediction computes (~1–25 ms; a maximal 40-MP image takes longer) this process answers nothing
-else, health checks included, and its other uploads wait in the socket buffers.
+request wakes the thread and then the loop: 0.4 ms more CPU per crop with one client, 3.8 % less
+throughput at 16 (README, "Speed"). The price: while a prediction computes (~1–25 ms; a maximal
+40-MP image 0.5 s) this process answers nothing else, health checks included, and its other
+uploads wait in the socket buffers.
 """
 
 from __future__ import annotations

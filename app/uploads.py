@@ -4,9 +4,9 @@ The form parser behind FastAPI's `UploadFile` (Starlette's on python-multipart: 
 machine over the part headers, a spooled file per part, the parameter's validation) cost ~0.4 ms
 of CPU per request at 16 clients, 5 % of the throughput (README, "Speed"). So a body small enough
 to be held in memory anyway (`max_in_memory`, HWR_UPLOAD_MEMORY_BYTES) that is well-formed
-multipart is split here with a few `bytes.find`s. Any other body (larger, without a
-Content-Length, malformed, lacking the field) goes to Starlette's parser, whose answers (400,
-422) it keeps.
+multipart is split here with a few `bytes.find`s, and only the file is kept. Any other body
+(larger, without a Content-Length, malformed, lacking the field) goes to Starlette's parser,
+whose answers (400, 422) it keeps.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import Message, Receive
 
 
 def file_part(body: bytes, boundary: bytes, field: str) -> bytes | None:
@@ -79,10 +80,14 @@ async def _uploaded_file(request: Request, field: str, max_in_memory: int) -> As
     length = request.headers.get("content-length", "")
     small = length.isdigit() and int(length) <= max_in_memory
     if small and content_type == b"multipart/form-data" and b"boundary" in options:
-        content = file_part(await request.body(), options[b"boundary"], field)
+        # Not `request.body()`, which would keep the whole body for as long as the request lasts.
+        body = b"".join([piece async for piece in request.stream()])
+        content = file_part(body, options[b"boundary"], field)
         if content is not None:
+            del body  # from here on only the file is held, while the request waits and computes
             yield io.BytesIO(content)
             return
+        request = Request(request.scope, replaying(body))
     # Starlette's parser: it spools large files, and its 400 for a broken body is the answer.
     async with request.form() as form:
         upload = form.get(field)
@@ -90,6 +95,15 @@ async def _uploaded_file(request: Request, field: str, max_in_memory: int) -> As
             error: dict[str, Any] = {"type": "missing", "loc": ("body", field), "msg": "Field required"}
             raise RequestValidationError([error])
         yield upload.file
+
+
+def replaying(body: bytes) -> Receive:
+    """An ASGI `receive` that hands over `body`, already read, as the whole request body."""
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def one_file_body(field: str, description: str) -> dict[str, Any]:
