@@ -1,7 +1,7 @@
 """Dynamic micro-batching of concurrent single predictions, as Triton's dynamic batcher does it.
 
-Requests preprocess on their own (in worker threads), then hand their model input to the task's
-`DynamicBatcher` and await their row of the logits. One dispatcher task per model collects what
+Requests preprocess on their own, then hand their model input to the task's `DynamicBatcher`
+and await their row of the logits. One dispatcher task per model collects what
 has arrived into one model call of at most `max_batch` rows. It waits for more — at most
 `max_wait_s` after the first row — only while other requests are still preparing their input:
 a lone client never pays the delay, a crowd shares one call.
@@ -56,10 +56,13 @@ class DynamicBatcher:
         max_batch: int,
         max_wait_s: float,
         observer: BatchObserver | None = None,
+        in_event_loop: bool = False,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self.predict = predict
+        # The model call on the loop itself, as app/compute.py runs predictions; else in a thread.
+        self.in_event_loop = in_event_loop
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.observer = observer or BatchObserver()
@@ -127,7 +130,11 @@ class DynamicBatcher:
         started = time.perf_counter()
         self.observer.batch(len(batch), [started - item.arrived for item in batch])
         try:
-            logits = await to_thread.run_sync(self.predict, np.stack([item.x for item in batch]))
+            inputs = np.stack([item.x for item in batch])
+            if self.in_event_loop:
+                logits = self.predict(inputs)
+            else:
+                logits = await to_thread.run_sync(self.predict, inputs)
         except Exception as exc:  # every waiting request gets the model's error, not a hang
             for item in batch:
                 if not item.future.done():

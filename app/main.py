@@ -51,7 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = load_models(
             settings.model_dir, settings.ort_intra_op_threads, settings.model_variant
         )
-        app.state.batchers = start_batchers(app.state.registry, settings, app.state.metrics)
+        app.state.batchers = start_batchers(
+            app.state.registry, settings, app.state.metrics, app.state.compute.in_event_loop
+        )
         app.state.metrics.workers_serving.set(int(app.state.registry.ready))
         yield
         app.state.metrics.workers_serving.set(0)
@@ -90,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def start_batchers(
-    registry: ModelRegistry, settings: Settings, metrics: Metrics
+    registry: ModelRegistry, settings: Settings, metrics: Metrics, in_event_loop: bool
 ) -> dict[str, DynamicBatcher]:
     """One running dynamic batcher per loaded model; none when `batch_max_size` is 1 (off)."""
     if settings.batch_max_size == 1:
@@ -102,6 +104,7 @@ def start_batchers(
             max_batch=settings.batch_max_size,
             max_wait_s=settings.batch_max_wait_ms / 1000,
             observer=metrics.batch_observer(task),
+            in_event_loop=in_event_loop,
         )
         batcher.start()
         batchers[task] = batcher
