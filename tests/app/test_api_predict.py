@@ -221,9 +221,12 @@ def test_without_dynamic_batching_each_request_calls_the_model_itself(client, le
     assert "hwr_batch_size_count" not in client.get("/metrics").text
 
 
-def test_dynamic_batching_gives_each_request_its_own_answer(make_client, model_dir, letter_model):
+@pytest.mark.parametrize("in_event_loop", [True, False], ids=["model-call-on-the-loop", "in-a-thread"])
+def test_dynamic_batching_gives_each_request_its_own_answer(
+    make_client, model_dir, letter_model, in_event_loop
+):
     # Different images at once: each answer must be its own image's softmax, whatever the batch.
-    client = make_client(model_dir, batch_max_size=8)
+    client = make_client(model_dir, batch_max_size=8, compute_in_event_loop=in_event_loop)
     assert set(post(client, encode(draw_letter("A"))).json()["timing_ms"]) == {
         "decode",
         "preprocess",
