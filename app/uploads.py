@@ -1,4 +1,5 @@
-"""The one file of a `POST /predict/{task}` upload, split out of the body in one pass when it can be.
+"""The one file of an upload to `POST /predict/{task}` or `/read/{task}`, split out of the body in one
+pass when it can be.
 
 The form parser behind FastAPI's `UploadFile` (Starlette's on python-multipart: a Python state
 machine over the part headers, a spooled file per part, the parameter's validation) cost ~0.4 ms

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, BinaryIO
 
-from fastapi import APIRouter, File, Path, Query, UploadFile
+from fastapi import APIRouter, Path, Query, Request
 
 from app.config import Settings
 from app.errors import NoInk, TooManyCharacters
@@ -24,6 +24,7 @@ from app.routers import ComputeDep, RegistryDep, SettingsDep, error_responses
 from app.routers.predict import Stopwatch, resolve_k
 from app.schemas import ModelRef, Prediction
 from app.segmentation import TooManyParts, segment
+from app.uploads import one_file_body, uploaded_file
 from app.validation import SUPPORTED_FORMATS, decode_image, read_capped
 
 router = APIRouter(tags=["read"])
@@ -34,10 +35,12 @@ router = APIRouter(tags=["read"])
     response_model=ReadResponse,
     responses=error_responses(400, 401, 404, 408, 413, 415, 422, 503),
     summary="Read a handwritten word, code or number (several characters)",
+    # The form field `file`, read by app/uploads.py as for POST /predict/{task}.
+    openapi_extra=one_file_body("file", f"The image: {', '.join(SUPPORTED_FORMATS)}."),
 )
 async def read(
     task: Annotated[str, Path(description="The model's task: `letter`, `digit` or `grapheme`.")],
-    file: Annotated[UploadFile, File(description=f"The image: {', '.join(SUPPORTED_FORMATS)}.")],
+    request: Request,
     registry: RegistryDep,
     settings: SettingsDep,
     compute: ComputeDep,
@@ -60,12 +63,13 @@ async def read(
     each one through the same preprocessing and model as `POST /predict/{task}`, all in one model
     call. Touching characters, and Bengali graphemes joined by their headline, are cut where the
     model reads the pieces clearly better than the whole."""
-    model = registry.get(task)
-    k = resolve_k(k, settings, model.manifest)
-    if min_confidence is None:
-        min_confidence = default_min_confidence(model.manifest)
-    # Under the same worker limit and deadline as predictions: the work starts, then finishes.
-    return await compute.run(partial(run_read, model, file.file, settings, k, min_confidence))
+    async with uploaded_file(request, "file", settings.upload_memory_bytes) as file:
+        model = registry.get(task)
+        k = resolve_k(k, settings, model.manifest)
+        if min_confidence is None:
+            min_confidence = default_min_confidence(model.manifest)
+        # Under the same worker limit and deadline as predictions: the work starts, then finishes.
+        return await compute.run(partial(run_read, model, file, settings, k, min_confidence))
 
 
 def run_read(
