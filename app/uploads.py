@@ -25,6 +25,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
+from app.validation import SUPPORTED_FORMATS
+
 
 def file_part(body: bytes, boundary: bytes, field: str) -> bytes | None:
     """The content of the first part named `field` that carries a filename, in a well-formed
@@ -113,3 +115,8 @@ def one_file_body(field: str, description: str) -> dict[str, Any]:
     schema = {"type": "string", "contentMediaType": "application/octet-stream", "description": description}
     form = {"type": "object", "properties": {field: schema}, "required": [field]}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}}}
+
+
+# The form field both single-image endpoints read, and its OpenAPI request body.
+IMAGE_FIELD = "file"
+IMAGE_BODY = one_file_body(IMAGE_FIELD, f"The image: {', '.join(SUPPORTED_FORMATS)}.")

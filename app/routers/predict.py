@@ -30,8 +30,8 @@ from app.schemas import (
     PredictResponse,
     Timing,
 )
-from app.uploads import one_file_body, uploaded_file
-from app.validation import SUPPORTED_FORMATS, decode_image, read_capped
+from app.uploads import IMAGE_BODY, IMAGE_FIELD, uploaded_file
+from app.validation import decode_image, read_capped
 
 router = APIRouter(tags=["predict"])
 
@@ -70,7 +70,7 @@ def resolve_k(k: int | None, settings: Settings, manifest: Manifest) -> int:
     responses=error_responses(400, 401, 404, 408, 413, 415, 422, 503),
     summary="Classify one handwritten character",
     # The form field `file`, read by app/uploads.py rather than an `UploadFile` parameter.
-    openapi_extra=one_file_body("file", f"The image: {', '.join(SUPPORTED_FORMATS)}."),
+    openapi_extra=IMAGE_BODY,
 )
 async def predict(
     task: Annotated[str, Path(description="The model's task, e.g. `letter` (see `GET /models`).")],
@@ -89,7 +89,7 @@ async def predict(
         Query(description="Also return `preview`: the image the model received, as a base64 PNG."),
     ] = False,
 ) -> PredictResponse:
-    async with uploaded_file(request, "file", settings.upload_memory_bytes) as file:
+    async with uploaded_file(request, IMAGE_FIELD, settings.upload_memory_bytes) as file:
         model = registry.get(task)
         k = resolve_k(k, settings, model.manifest)
         batcher = batchers.get(task)

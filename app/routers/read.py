@@ -24,8 +24,8 @@ from app.routers import ComputeDep, RegistryDep, SettingsDep, error_responses
 from app.routers.predict import Stopwatch, resolve_k
 from app.schemas import ModelRef, Prediction
 from app.segmentation import TooManyParts, segment
-from app.uploads import one_file_body, uploaded_file
-from app.validation import SUPPORTED_FORMATS, decode_image, read_capped
+from app.uploads import IMAGE_BODY, IMAGE_FIELD, uploaded_file
+from app.validation import decode_image, read_capped
 
 router = APIRouter(tags=["read"])
 
@@ -36,7 +36,7 @@ router = APIRouter(tags=["read"])
     responses=error_responses(400, 401, 404, 408, 413, 415, 422, 503),
     summary="Read a handwritten word, code or number (several characters)",
     # The form field `file`, read by app/uploads.py as for POST /predict/{task}.
-    openapi_extra=one_file_body("file", f"The image: {', '.join(SUPPORTED_FORMATS)}."),
+    openapi_extra=IMAGE_BODY,
 )
 async def read(
     task: Annotated[str, Path(description="The model's task: `letter`, `digit` or `grapheme`.")],
@@ -63,7 +63,7 @@ async def read(
     each one through the same preprocessing and model as `POST /predict/{task}`, all in one model
     call. Touching characters, and Bengali graphemes joined by their headline, are cut where the
     model reads the pieces clearly better than the whole."""
-    async with uploaded_file(request, "file", settings.upload_memory_bytes) as file:
+    async with uploaded_file(request, IMAGE_FIELD, settings.upload_memory_bytes) as file:
         model = registry.get(task)
         k = resolve_k(k, settings, model.manifest)
         if min_confidence is None:
