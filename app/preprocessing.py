@@ -234,11 +234,16 @@ def find_ink(gray: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     top, bottom, left, right = ink_box(strength)
     if max(bottom - top, right - left) >= cfg.min_ink_side or work.shape == gray.shape:
         return strength[top:bottom, left:right]
-    to_gray_scale = gray.shape[0] / work.shape[0]
-    centre_y, centre_x = (top + bottom) / 2 * to_gray_scale, (left + right) / 2 * to_gray_scale
-    half = 1.5 * max(bottom - top, right - left) * to_gray_scale
+    # Each axis has its own ratio: `downscale` rounds each side, so on a strip a few pixels high
+    # the vertical one is far from the horizontal one (8 → 2 rows is 4×, 520 → 160 columns 3.25×),
+    # and the vertical ratio applied to x put the crop past the image's right edge.
+    scale_y, scale_x = gray.shape[0] / work.shape[0], gray.shape[1] / work.shape[1]
+    centre_y, centre_x = (top + bottom) / 2 * scale_y, (left + right) / 2 * scale_x
+    half = 1.5 * max((bottom - top) * scale_y, (right - left) * scale_x)
     y0, y1 = max(0, round(centre_y - half)), min(gray.shape[0], round(centre_y + half))
     x0, x1 = max(0, round(centre_x - half)), min(gray.shape[1], round(centre_x + half))
+    if y1 <= y0 or x1 <= x0:  # nothing to look at closer (rounding at an edge): keep the first look
+        return strength[top:bottom, left:right]
     closer = downscale(gray[y0:y1, x0:x1], cfg.work_side)
     try:
         return crop_to_ink(remove_specks(ink_strength(closer, cfg), cfg))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from app.uploads import IMAGE_BODY, IMAGE_FIELD, uploaded_file
 from app.validation import decode_image, read_capped
 
 router = APIRouter(tags=["predict"])
+log = logging.getLogger(__name__)
 
 
 class Stopwatch:
@@ -195,6 +197,11 @@ def run_batch(
             prepared.append((i, prepare(upload, model.manifest, settings, stopwatch), stopwatch))
         except ServiceError as exc:
             items[i].error = BatchError(code=exc.code, message=exc.message, status=exc.status_code)
+        except Exception as exc:
+            # A bug, not a bad file: logged in full, and this file alone answered as the last-resort
+            # handler would answer it, so one file can never fail the others.
+            log.error("unhandled error preparing batch file %d", i, exc_info=exc)
+            items[i].error = BatchError(code="internal_error", message="internal server error", status=500)
     if prepared:
         started = time.perf_counter()
         logits = model.classifier.predict(np.stack([x for _, x, _ in prepared]))

@@ -330,6 +330,14 @@ class Images:
         return encode(strip)
 
     @staticmethod
+    def mark_at_the_end_of_a_strip_png() -> bytes:
+        """Issue 22's 119-byte PNG: 520×8 paper with a 12×6 mark near its right end (the closer
+        look at a small mark once cropped past the image's edge: a 500)."""
+        strip = np.full((8, 520), 255, np.uint8)
+        strip[1:7, 500:512] = 0
+        return encode(strip)
+
+    @staticmethod
     def png_bomb(side: int = 8_000) -> bytes:
         """A valid, complete PNG of side x side 8-bit grey zeros: ~side²/1000 bytes on the wire,
         side² bytes once decoded (8000 → 64 MB from ~70 kB)."""

@@ -7,6 +7,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from app.routers import predict as predict_module
+
 
 def blank_png() -> bytes:
     buffer = io.BytesIO()
@@ -65,3 +67,24 @@ def test_request_level_errors(make_client, model_dir, letter_png):
     assert response.status_code == 404
     response = client.post("/predict/letter/batch")
     assert response.status_code == 422  # no files at all
+
+
+def test_an_unexpected_error_fails_only_its_file(client, letter_png, images, monkeypatch, caplog):
+    # Issue 22: a bug that one file triggers (here: preprocessing raising something other than
+    # its no-ink error) once answered 500 for the whole batch, good files included.
+    real = predict_module.preprocess
+
+    def fails_on_a_strip(image, cfg):
+        if image.shape[0] < 20:
+            raise ValueError("secret internal detail")
+        return real(image, cfg)
+
+    monkeypatch.setattr(predict_module, "preprocess", fails_on_a_strip)
+    strip = images.mark_at_the_end_of_a_strip_png()
+    response = post_batch(client, [("a.png", letter_png), ("strip.png", strip), ("b.png", letter_png)])
+    assert response.status_code == 200, response.text
+    good, bad, also_good = response.json()["results"]
+    assert "result" in good and "result" in also_good
+    assert bad["error"] == {"code": "internal_error", "message": "internal server error", "status": 500}
+    assert "secret" not in response.text
+    assert "secret internal detail" in caplog.text  # the log has it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -72,3 +74,22 @@ def test_corrupted_images_never_reach_the_500_handler(client, images, fmt):
 def test_degenerate_images_get_an_answer_not_a_crash(client, images, pixels):
     response = client.post("/predict/letter", files={"file": ("x.png", images.encode(pixels))})
     assert response.status_code in {200, 422}, response.text
+
+
+def test_a_small_mark_at_the_end_of_a_strip_is_read_by_every_endpoint(client, images, letter_png):
+    # Issue 22: this 119-byte PNG answered 500 on every endpoint that preprocesses an upload,
+    # and failed a whole batch, good files included.
+    strip = images.mark_at_the_end_of_a_strip_png()
+    assert len(strip) == 119
+    single = client.post("/predict/letter", files={"file": ("strip.png", strip, "image/png")})
+    assert single.status_code == 200, single.text
+    files = [("files", ("a.png", letter_png, "image/png")), ("files", ("strip.png", strip, "image/png"))]
+    batch = client.post("/predict/letter/batch", files=files)
+    assert batch.status_code == 200, batch.text
+    assert all("result" in item for item in batch.json()["results"])
+    v2 = client.post(
+        "/v2/models/tiny-letters/infer",
+        json={"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1],
+                          "data": [base64.b64encode(strip).decode()]}]},
+    )  # fmt: skip
+    assert v2.status_code == 200, v2.text

@@ -162,6 +162,17 @@ def test_a_blank_image_names_its_place_and_enrols_nothing(writers_client: TestCl
     assert writers_client.get("/writers").json()["writers"] == []
 
 
+def test_a_small_mark_at_the_end_of_a_strip_is_embedded(writers_client: TestClient, images):
+    # Issue 22: this 119-byte PNG answered 500 on enrolment, added samples and identification.
+    strip = [("files", ("strip.png", images.mark_at_the_end_of_a_strip_png(), "image/png"))]
+    enrolled = writers_client.post("/writers", data={"name": "Strip"}, files=strip)
+    assert enrolled.status_code == 201, enrolled.text
+    added = writers_client.post(f"/writers/{enrolled.json()['id']}/samples", files=strip)
+    assert added.status_code == 200, added.text
+    identified = writers_client.post("/identify/writer", files=strip)
+    assert identified.status_code == 200, identified.text
+
+
 def test_files_per_request_are_capped(make_client: Client, model_dir: Path, writer_model: Path, db: Path):
     client = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db), max_batch_files=2)
     response = client.post("/identify/writer", files=glyphs("A", 3))
