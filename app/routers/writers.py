@@ -139,7 +139,10 @@ FilesField = Annotated[list[UploadFile], File(description=FILES_DESCRIPTION)]
 StoreImages = Annotated[
     bool, Query(description="Also store the uploaded images (by default only their embeddings are kept).")
 ]
-WriterId = Annotated[int, Path(ge=1, description="The writer's id (from `POST /writers`).")]
+# Ids are 64-bit signed in both stores (SQLite INTEGER, PostgreSQL BIGSERIAL): a larger one would
+# overflow the driver (a 500), so the path refuses it as invalid before any work.
+MAX_WRITER_ID = 2**63 - 1
+WriterId = Annotated[int, Path(ge=1, le=MAX_WRITER_ID, description="The writer's id (from `POST /writers`).")]
 
 
 @router.post(

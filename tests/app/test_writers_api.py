@@ -154,6 +154,18 @@ def test_bad_inputs(writers_client: TestClient, method: str, path: str, kwargs: 
     assert response.json()["error"]["code"] == code
 
 
+@pytest.mark.parametrize("writer_id", [2**63 - 1, 2**63, 2**64, 10**30])
+def test_writer_ids_beyond_the_databases_integers(writers_client: TestClient, writer_id: int):
+    # Issue 22: ids ≥ 2^63 overflowed SQLite's integers, a 500. The path is bounded to what the
+    # database can hold: the largest such id is simply unknown, anything beyond is invalid.
+    expected = (404, "unknown_writer") if writer_id < 2**63 else (422, "validation_error")
+    for response in (
+        writers_client.delete(f"/writers/{writer_id}"),
+        writers_client.post(f"/writers/{writer_id}/samples", files=glyphs("A", 1)),
+    ):
+        assert (response.status_code, response.json()["error"]["code"]) == expected, response.text
+
+
 def test_a_blank_image_names_its_place_and_enrols_nothing(writers_client: TestClient, images):
     files = [*glyphs("A", 1), ("files", ("blank.jpg", images.blank_photo(), "image/jpeg"))]
     response = writers_client.post("/writers", data={"name": "Alice"}, files=files)
