@@ -41,6 +41,12 @@ NUMERIC_TYPES: dict[str, np.dtype[Any]] = {
     }.items()
 }
 _LENGTH = struct.Struct("<I")
+# numpy's own limit on an array's dimensions before numpy 2 (64 since; numpy >= 1.26 is allowed):
+# more would fail in numpy, not here. No model of this service takes more than 4.
+MAX_DIMENSIONS = 32
+# numpy refuses a shape whose size in bytes (8 per element at most) overflows a signed 64-bit
+# integer, even one with a zero dimension; zeros aside, its dimensions may multiply up to this.
+MAX_ELEMENTS = (2**63 - 1) // 8
 _SHARED_MEMORY = "shared_memory_region"
 
 
@@ -123,6 +129,9 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
     request_id = header.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise ProtocolError("id must be a string")
+    if request_id is not None and not _is_text(request_id):
+        # The id is echoed in the answer, which would then fail to encode.
+        raise ProtocolError(f"id must be valid Unicode text {_NO_SURROGATES}")
     return InferRequest(request_id, inputs, outputs, binary_outputs)
 
 
@@ -194,9 +203,7 @@ def _input(item: dict[str, Any], raw: memoryview) -> tuple[InputTensor, int]:
     datatype = item.get("datatype")
     if datatype != BYTES and datatype not in NUMERIC_TYPES:
         raise ProtocolError(f"input {name!r}: unknown datatype {datatype!r}")
-    shape = item.get("shape")
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise ProtocolError(f"input {name!r}: shape must be a list of non-negative integers, got {shape!r}")
+    shape = _shape(name, item.get("shape"))
     count = math.prod(shape)
     parameters = _object(item.get("parameters", {}), f"input {name!r} parameters")
     if _SHARED_MEMORY in parameters:
@@ -217,6 +224,16 @@ def _input(item: dict[str, Any], raw: memoryview) -> tuple[InputTensor, int]:
     if len(flat) != count:
         raise ProtocolError(f"input {name!r}: shape {shape} needs {count} elements, got {len(flat)}")
     return InputTensor(name, datatype, tuple(shape), _json_data(name, datatype, shape, flat), binary=False), 0
+
+
+def _shape(name: str, shape: Any) -> list[int]:
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise ProtocolError(f"input {name!r}: shape must be a list of non-negative integers, got {shape!r}")
+    if len(shape) > MAX_DIMENSIONS:
+        raise ProtocolError(f"input {name!r}: at most {MAX_DIMENSIONS} dimensions, got {len(shape)}")
+    if math.prod(d for d in shape if d) > MAX_ELEMENTS:
+        raise ProtocolError(f"input {name!r}: shape {shape} is too large for any tensor")
+    return shape
 
 
 def _binary_data(
@@ -253,6 +270,8 @@ def _json_data(name: str, datatype: str, shape: list[int], flat: list[Any]) -> n
     if datatype == BYTES:
         if not all(isinstance(value, str) for value in flat):
             raise ProtocolError(f"input {name!r}: BYTES data in JSON must be strings")
+        if not all(_is_text(value) for value in flat):
+            raise ProtocolError(f"input {name!r}: BYTES data must be valid Unicode text {_NO_SURROGATES}")
         return [value.encode("utf-8") for value in flat]
     if datatype == "BOOL":
         valid = all(isinstance(value, bool) for value in flat)
@@ -305,6 +324,19 @@ def _to_bytes(output: OutputTensor) -> bytes:
     if output.datatype == BYTES:
         return encode_bytes_elements([str(value).encode() for value in output.data.ravel()])
     return np.ascontiguousarray(output.data, dtype=NUMERIC_TYPES[output.datatype]).tobytes()
+
+
+# JSON's \uXXXX escapes can spell half of a UTF-16 pair alone; Python's json keeps it, but such a
+# string has no UTF-8 form.
+_NO_SURROGATES = "(a lone surrogate such as \\ud800 has no UTF-8 form)"
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:

@@ -198,6 +198,30 @@ def test_bad_inputs_are_refused_with_a_clear_reason(make_client, model_dir, requ
     assert message in response.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("header", "binary", "message"),
+    [
+        ({"inputs": [{"name": "image", "datatype": "FP32", "shape": [1] * 65, "data": [0.0]}]}, b"",
+         "at most 32 dimensions, got 65"),
+        (
+            {"inputs": [{"name": "image", "datatype": "FP32", "shape": [1] * 65,
+                         "parameters": {"binary_data_size": 4}}]},
+            b"\x00" * 4,
+            "at most 32 dimensions, got 65",
+        ),
+        ({"inputs": [{**image_bytes(b"x"), "data": ["\ud800"]}]}, b"", "must be valid Unicode text"),
+        ({"inputs": [fp32(np.zeros((1, 1, 28, 28)))], "id": "\ud800"}, b"", "id must be valid Unicode"),
+    ],
+)  # fmt: skip
+def test_hostile_shapes_and_lone_surrogates_are_400s(client, header, binary, message):
+    # Issue 22: each of these answered 500. json.dumps writes the surrogate as its \ud800 escape.
+    encoded = json.dumps(header).encode()
+    headers = {"Inference-Header-Content-Length": str(len(encoded))} if binary else {}
+    response = client.post(INFER, content=encoded + binary, headers=headers)
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+
+
 def test_a_blank_image_names_its_place_in_the_batch(client, letter_png, images):
     response = client.post(INFER, json={"inputs": [image_bytes(letter_png, images.blank_photo())]})
     assert response.status_code == 422

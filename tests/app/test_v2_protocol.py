@@ -170,6 +170,30 @@ def test_json_bytes_elements_are_their_utf8():
             "must be true or false",
         ),
         ({"inputs": [fp32_input([1.0], [1])], "id": 7}, b"", "id must be a string"),
+        # Issue 22: these answered 500. Beyond numpy's dimensions (JSON and binary); a shape
+        # numpy cannot hold even with a zero dimension; a lone surrogate, which has no UTF-8 form,
+        # in BYTES data or in the id (echoed in the answer).
+        ({"inputs": [fp32_input([1.0], [1] * 65)]}, b"", "at most 32 dimensions, got 65"),
+        ({"inputs": [fp32_input([1.0], [1] * 33)]}, b"", "at most 32 dimensions, got 33"),
+        ({"inputs": [fp32_input([], [0] * 65)]}, b"", "at most 32 dimensions, got 65"),
+        (
+            {
+                "inputs": [
+                    {"name": "i", "datatype": "FP32", "shape": [1] * 65}
+                    | {"parameters": {"binary_data_size": 4}}
+                ]
+            },
+            b"\x00" * 4,
+            "at most 32 dimensions, got 65",
+        ),
+        ({"inputs": [fp32_input([], [0, 2**63])]}, b"", "too large"),
+        ({"inputs": [fp32_input([], [2**62, 4, 0])]}, b"", "too large"),
+        (
+            {"inputs": [{"name": "s", "datatype": "BYTES", "shape": [2], "data": ["ok", "\ud800"]}]},
+            b"",
+            "BYTES data must be valid Unicode text",
+        ),
+        ({"inputs": [fp32_input([1.0], [1])], "id": "run-\udfff"}, b"", "id must be valid Unicode text"),
     ],
 )
 def test_malformed_requests_are_refused_with_the_reason(header, binary, message):
