@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     max_k: int = Field(default=50, ge=1)
     # Files per `POST /predict/{task}/batch` (the byte cap applies to the whole request).
     max_batch_files: int = Field(default=32, ge=1)
+    # `POST /read/{task}`: candidate characters per image (each mark, and every span between the
+    # candidate cuts of touching ones), counted before any is preprocessed; more → 422
+    # `too_many_pieces`. A 10-digit number gives 86, three lines of ten characters 229; a page of
+    # 128 scribbles 3,584 (1.3 s of CPU and, in one model call, 0.8 GB kept by ONNX Runtime).
+    read_max_pieces: int = Field(default=256, ge=1)
+    # Inputs per ONNX Runtime call, for every model and endpoint: larger batches (a /read image's
+    # pieces, a dynamic or a v2 batch) run in chunks of this many, so one call's memory is bounded.
+    inference_max_batch: int = Field(default=64, ge=1)
     # Dynamic micro-batching of concurrent single predictions (app/batching.py): at most this many
     # inputs per model call (1 turns it off), held at most this long for more to arrive while
     # other requests are still preparing theirs.

@@ -62,6 +62,13 @@ class TooManyCharacters(ServiceError):
     code = "too_many_characters"
 
 
+class TooManyPieces(ServiceError):
+    """`POST /read`: more candidate characters than `read_max_pieces` (the work is bounded)."""
+
+    status_code = 422
+    code = "too_many_pieces"
+
+
 class UnknownTask(ServiceError):
     status_code = 404
     code = "unknown_task"

@@ -49,7 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.opencv_threads:
             cv2.setNumThreads(settings.opencv_threads)
         app.state.registry = load_models(
-            settings.model_dir, settings.ort_intra_op_threads, settings.model_variant
+            settings.model_dir,
+            settings.ort_intra_op_threads,
+            settings.model_variant,
+            settings.inference_max_batch,
         )
         app.state.batchers = start_batchers(
             app.state.registry, settings, app.state.metrics, app.state.compute.in_event_loop

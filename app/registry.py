@@ -19,7 +19,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from pydantic import ValidationError
 
 from app.errors import ModelNotReady, UnknownTask
-from app.inference import ModelMismatch, OnnxClassifier, create_session, default_providers
+from app.inference import DEFAULT_MAX_BATCH, ModelMismatch, OnnxClassifier, create_session, default_providers
 from app.manifest import MANIFEST_FILE, Manifest, sha256_of
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,11 @@ class ModelRegistry:
 
 
 def load_model(
-    directory: Path, manifest: Manifest, intra_op_threads: int = 0, variant: str = FLOAT
+    directory: Path,
+    manifest: Manifest,
+    intra_op_threads: int = 0,
+    variant: str = FLOAT,
+    max_batch: int = DEFAULT_MAX_BATCH,
 ) -> LoadedModel:
     """Verify the ONNX file against its manifest and build its session. Raises ModelLoadError.
 
@@ -108,15 +112,19 @@ def load_model(
         log.info("model %s: no %s variant recorded; serving the float model", directory, variant)
     elif variant != FLOAT:
         try:
-            return _load_variant(directory, manifest, intra_op_threads, variant)
+            return _load_variant(directory, manifest, intra_op_threads, variant, max_batch)
         except ModelLoadError as exc:
             cause = f" ({exc.__cause__})" if exc.__cause__ else ""
             log.warning("model %s: serving the float model, not %s: %s%s", directory, variant, exc, cause)
-    classifier = _classifier(directory, manifest, manifest.onnx.file, manifest.onnx.sha256, intra_op_threads)
+    classifier = _classifier(
+        directory, manifest, manifest.onnx.file, manifest.onnx.sha256, intra_op_threads, max_batch
+    )
     return LoadedModel(manifest=manifest, classifier=classifier, directory=directory)
 
 
-def _load_variant(directory: Path, manifest: Manifest, intra_op_threads: int, variant: str) -> LoadedModel:
+def _load_variant(
+    directory: Path, manifest: Manifest, intra_op_threads: int, variant: str, max_batch: int
+) -> LoadedModel:
     entry = manifest.variants[variant]
     shown = f"{directory.name}/{entry.file}"
     if not entry.within_tolerance:
@@ -134,7 +142,7 @@ def _load_variant(directory: Path, manifest: Manifest, intra_op_threads: int, va
     # 16 bits, which can cost accuracy the manifest never measured.
     if not cpu_has_vnni():
         raise ModelLoadError(f"{shown}: measured on CPUs with VNNI int8 instructions; this one has none")
-    classifier = _classifier(directory, manifest, entry.file, entry.sha256, intra_op_threads)
+    classifier = _classifier(directory, manifest, entry.file, entry.sha256, intra_op_threads, max_batch)
     return LoadedModel(manifest=manifest, classifier=classifier, directory=directory, variant=variant)
 
 
@@ -148,7 +156,7 @@ def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 
 def _classifier(
-    directory: Path, manifest: Manifest, file: str, sha256: str, intra_op_threads: int
+    directory: Path, manifest: Manifest, file: str, sha256: str, intra_op_threads: int, max_batch: int
 ) -> OnnxClassifier:
     """`file` checked against `sha256` and, once loaded, against the manifest's input and heads."""
     onnx_path = (directory / file).resolve()
@@ -168,25 +176,30 @@ def _classifier(
     except _ORT_ERRORS as exc:
         raise ModelLoadError(f"{shown}: ONNX Runtime cannot load it") from exc
     try:
-        return OnnxClassifier(session, manifest)
+        return OnnxClassifier(session, manifest, max_batch)
     except ModelMismatch as exc:
         raise ModelLoadError(f"{shown}: graph does not match manifest: {exc}") from exc
 
 
-def load_models(model_dir: Path, intra_op_threads: int = 0, variant: str = FLOAT) -> ModelRegistry:
-    """`variant`: which file each model should serve where its manifest allows (see load_model)."""
+def load_models(
+    model_dir: Path, intra_op_threads: int = 0, variant: str = FLOAT, max_batch: int = DEFAULT_MAX_BATCH
+) -> ModelRegistry:
+    """`variant`: which file each model should serve where its manifest allows (see load_model);
+    `max_batch`: inputs per ONNX Runtime call (larger batches run in chunks)."""
     registry = ModelRegistry()
     if not model_dir.is_dir():
         log.warning("model directory %s does not exist; no models loaded", model_dir)
     else:
         for directory in sorted(p for p in model_dir.iterdir() if (p / MANIFEST_FILE).is_file()):
-            _load_into(registry, directory, intra_op_threads, variant)
+            _load_into(registry, directory, intra_op_threads, variant, max_batch)
     registry.loaded = True
     log.info("models ready: %s", registry.tasks or "none")
     return registry
 
 
-def _load_into(registry: ModelRegistry, directory: Path, intra_op_threads: int, variant: str) -> None:
+def _load_into(
+    registry: ModelRegistry, directory: Path, intra_op_threads: int, variant: str, max_batch: int
+) -> None:
     try:
         manifest = Manifest.load(directory)
     except (OSError, ValidationError, ValueError) as exc:
@@ -198,7 +211,7 @@ def _load_into(registry: ModelRegistry, directory: Path, intra_op_threads: int, 
         log.error("skipping model %s: task %r is already served by %s", directory, task, other)
         return
     try:
-        model = load_model(directory, manifest, intra_op_threads, variant)
+        model = load_model(directory, manifest, intra_op_threads, variant, max_batch)
     except ModelLoadError as exc:
         # The client-facing reason names the file; the log adds the underlying error.
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""

@@ -8,7 +8,7 @@ from typing import Annotated, BinaryIO
 from fastapi import APIRouter, Path, Query, Request
 
 from app.config import Settings
-from app.errors import NoInk, TooManyCharacters
+from app.errors import NoInk, TooManyCharacters, TooManyPieces
 from app.preprocessing import NoInkError
 from app.read_schemas import ReadCharacter, ReadResponse, ReadTiming
 from app.reading import (
@@ -23,7 +23,7 @@ from app.registry import LoadedModel
 from app.routers import ComputeDep, RegistryDep, SettingsDep, error_responses
 from app.routers.predict import Stopwatch, resolve_k
 from app.schemas import ModelRef, Prediction
-from app.segmentation import TooManyParts, segment
+from app.segmentation import Blob, TooManyParts, segment
 from app.uploads import IMAGE_BODY, IMAGE_FIELD, uploaded_file
 from app.validation import decode_image, read_capped
 
@@ -60,8 +60,8 @@ async def read(
     ] = None,
 ) -> ReadResponse:
     """Segments the image into characters (lines top to bottom, each left to right) and classifies
-    each one through the same preprocessing and model as `POST /predict/{task}`, all in one model
-    call. Touching characters, and Bengali graphemes joined by their headline, are cut where the
+    each one through the same preprocessing and model as `POST /predict/{task}`, in shared model
+    calls. Touching characters, and Bengali graphemes joined by their headline, are cut where the
     model reads the pieces clearly better than the whole."""
     async with uploaded_file(request, IMAGE_FIELD, settings.upload_memory_bytes) as file:
         model = registry.get(task)
@@ -70,6 +70,16 @@ async def read(
             min_confidence = default_min_confidence(model.manifest)
         # Under the same worker limit and deadline as predictions: the work starts, then finishes.
         return await compute.run(partial(run_read, model, file, settings, k, min_confidence))
+
+
+def check_pieces(blobs: list[Blob], most: int) -> None:
+    """Refuse an image whose candidate characters exceed `most`, before any is preprocessed."""
+    pieces = sum(len(blob.spans) for blob in blobs)
+    if pieces > most:
+        raise TooManyPieces(
+            f"the image gives {pieces} candidate characters (its marks and the pieces of touching ones); "
+            f"at most {most} are read per image: send fewer characters per image"
+        )
 
 
 def run_read(
@@ -84,6 +94,7 @@ def run_read(
     try:
         with stopwatch.stage("segment"):
             blobs = segment(image, cfg)
+        check_pieces(blobs, settings.read_max_pieces)
         with stopwatch.stage("preprocess"):
             found = candidates(blobs, cfg)
     except NoInkError as exc:
@@ -91,6 +102,7 @@ def run_read(
     except TooManyParts as exc:
         raise TooManyCharacters(str(exc)) from exc
     with stopwatch.stage("inference"):
+        # In chunks of `inference_max_batch` (the classifier's own limit).
         logits = model.classifier.predict(found.inputs)
     read = characters(blobs, found, ranked_rows(logits, model.manifest, k), min_confidence)
     seconds = stopwatch.finish()

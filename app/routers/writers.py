@@ -71,7 +71,9 @@ def open_service(request: Request) -> WriterService:
             return service
         settings: Settings = state.settings
         try:
-            embedder = load_embedder(settings.writer_model_dir, settings.ort_intra_op_threads)
+            embedder = load_embedder(
+                settings.writer_model_dir, settings.ort_intra_op_threads, settings.inference_max_batch
+            )
         except WriterModelError as exc:
             raise ModelNotReady(f"writer identification is not available: {exc}") from exc
         try:

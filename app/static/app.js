@@ -26,6 +26,7 @@ const ERRORS = {
   timeout: "The service is busy — try again in a moment.",
   model_not_ready: "This model is not ready yet — try again shortly.",
   too_many_characters: "Too many separate marks to be text — photograph just the word or number on plain paper.",
+  too_many_pieces: "Too much to read in one image — photograph fewer characters at a time.",
   network: "Could not reach the service — check the connection and try again.",
 };
 

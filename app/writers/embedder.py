@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from app.inference import create_session
+from app.inference import DEFAULT_MAX_BATCH, create_session, run_in_chunks
 from app.manifest import sha256_of
 from app.writers.manifest import WRITER_MANIFEST_FILE, WriterManifest
 
@@ -21,10 +21,12 @@ class WriterModelError(Exception):
 class WriterEmbedder:
     manifest: WriterManifest
     session: ort.InferenceSession
+    max_batch: int = DEFAULT_MAX_BATCH  # inputs per ONNX Runtime call
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
         """N×1×S×S preprocessed inputs → N×dim float32, each row of unit length."""
-        (out,) = self.session.run([self.manifest.embedding.output], {self.manifest.input.name: batch})
+        output, name = self.manifest.embedding.output, self.manifest.input.name
+        (out,) = run_in_chunks(lambda chunk: self.session.run([output], {name: chunk}), batch, self.max_batch)
         return l2_normalise(np.asarray(out, np.float32))
 
 
@@ -33,7 +35,9 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def load_embedder(directory: Path, intra_op_threads: int = 0) -> WriterEmbedder:
+def load_embedder(
+    directory: Path, intra_op_threads: int = 0, max_batch: int = DEFAULT_MAX_BATCH
+) -> WriterEmbedder:
     """Raises WriterModelError with a reason a person can act on."""
     if not (directory / WRITER_MANIFEST_FILE).is_file():
         raise WriterModelError(f"no writer model: {directory / WRITER_MANIFEST_FILE} does not exist")
@@ -55,4 +59,4 @@ def load_embedder(directory: Path, intra_op_threads: int = 0) -> WriterEmbedder:
         raise WriterModelError(
             f"graph has no output {manifest.embedding.output!r} of width {manifest.embedding.dim}"
         )
-    return WriterEmbedder(manifest, session)
+    return WriterEmbedder(manifest, session, max_batch)

@@ -155,6 +155,55 @@ def test_a_texture_is_not_text(client):
     assert response.status_code == 422 and response.json()["error"]["code"] == "too_many_characters"
 
 
+def wavy_marks(rows: int, columns: int) -> bytes:
+    """Wide wavy strokes, each read as touching characters with every candidate cut: 28 pieces
+    each (the whole and every span between its 6 cuts), so 8 × 16 of them send 3,584."""
+    image = np.full((rows * 60 + 20, columns * 70 + 20), 235, np.uint8)
+    for row in range(rows):
+        for column in range(columns):
+            x, y = 10 + column * 70, 10 + row * 60
+            points = [[x + i, y + 15 + round(12 * np.sin(i / 3))] for i in range(56)]
+            cv2.polylines(image, [np.array(points, np.int32)], False, 20, 3)
+    return encode(image)
+
+
+def test_pieces_per_image_are_capped(make_client, model_dir):
+    # Issue 22: 128 such marks sent 3,584 pieces to the model in one call.
+    data = wavy_marks(2, 5)
+    refused = post(make_client(model_dir, read_max_pieces=100), data)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "too_many_pieces"
+    assert "280 candidate characters" in error["message"] and "at most 100" in error["message"]
+    assert post(make_client(model_dir, read_max_pieces=280), data).status_code == 200
+
+
+def test_the_default_cap_refuses_a_page_of_scribbles_before_any_model_call(client, monkeypatch):
+    def no_model_call(*args, **kwargs):
+        raise AssertionError("no piece may reach the model")
+
+    monkeypatch.setattr(read_module, "candidates", no_model_call)
+    response = post(client, wavy_marks(8, 16))
+    assert response.status_code == 422 and response.json()["error"]["code"] == "too_many_pieces"
+    assert "at most 256" in response.json()["error"]["message"]
+
+
+def test_the_pieces_of_one_image_reach_the_model_in_chunks(make_client, model_dir, monkeypatch):
+    client = make_client(model_dir, inference_max_batch=16, read_max_pieces=300)
+    session = client.app.state.registry.get("letter").classifier.session
+    sizes = []
+    real_run = session.run
+
+    def counting_run(names, feeds):
+        sizes.append(len(next(iter(feeds.values()))))
+        return real_run(names, feeds)
+
+    monkeypatch.setattr(session, "run", counting_run)
+    response = post(client, wavy_marks(2, 5))
+    assert response.status_code == 200, response.text
+    assert sum(sizes) == 280 and max(sizes) == 16
+
+
 @pytest.mark.parametrize(
     ("path", "params", "status", "code"),
     [

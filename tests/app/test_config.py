@@ -65,3 +65,13 @@ def test_hardening_settings_from_the_environment(monkeypatch):
     assert (settings.request_timeout_s, settings.shutdown_timeout_s) == (2.5, 45)
     assert settings.cors_origins == ("https://a.org",)
     assert settings.api_token is not None and settings.api_token.get_secret_value() == "0123456789abcdef"
+
+
+def test_work_per_request_is_bounded_by_default():
+    # Issue 22: pieces per /read image, and inputs per ONNX Runtime call.
+    settings = Settings()
+    assert (settings.read_max_pieces, settings.inference_max_batch) == (256, 64)
+    with pytest.raises(ValidationError):
+        Settings(read_max_pieces=0)
+    with pytest.raises(ValidationError):
+        Settings(inference_max_batch=0)

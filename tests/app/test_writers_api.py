@@ -6,9 +6,11 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.writers.embedder import load_embedder
 from tests.app.conftest import draw_letter, encode
 from tests.app.writer_models import write_writer_model
 
@@ -236,3 +238,20 @@ def test_the_bearer_token_guards_the_writer_endpoints(
     assert client.get("/writers").status_code == 401
     assert client.post("/identify/writer", files=glyphs("A", 1)).status_code == 401
     assert client.get("/writers", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_embeddings_run_in_chunks_with_the_same_result(writer_model: Path):
+    # Issue 22: every model call is chunked, the writer model's too.
+    batch = np.random.default_rng(0).normal(size=(5, 1, 28, 28)).astype(np.float32)
+    chunked = load_embedder(writer_model, max_batch=2)
+    assert chunked.session.get_session_options().enable_cpu_mem_arena is False
+    sizes = []
+    real_run = chunked.session.run
+
+    def counting_run(names, feeds):
+        sizes.append(len(next(iter(feeds.values()))))
+        return real_run(names, feeds)
+
+    chunked.session.run = counting_run
+    np.testing.assert_allclose(chunked.embed(batch), load_embedder(writer_model).embed(batch), atol=1e-5)
+    assert sizes == [2, 2, 1]
