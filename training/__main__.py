@@ -58,6 +58,19 @@ def main(argv: list[str] | None = None) -> None:
     grid.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "experiments", help="report folder")
     grid.add_argument("--force", action="store_true", help="retrain configurations already finished")
 
+    pack = sub.add_parser(
+        "pack", help="build a config's data, preprocessed, into pack folders for training.packed"
+    )
+    pack.add_argument("--config", type=Path, required=True)
+    pack.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    pack.add_argument(
+        "--out",
+        type=Path,
+        action="append",
+        required=True,
+        help="pack folder; repeat to spread the training split",
+    )
+
     export = sub.add_parser("export", help="export a checkpoint to ONNX + manifest.json")
     export.add_argument("checkpoint", type=Path)
     export.add_argument("model_dir", type=Path)
@@ -131,7 +144,11 @@ def main(argv: list[str] | None = None) -> None:
     from training.grid_report import write_report
     from training.train import fit
 
-    if args.command == "quantize":
+    if args.command == "pack":
+        from training.packing import build_pack
+
+        print(build_pack(load_config(args.config, args.overrides), args.out))
+    elif args.command == "quantize":
         data = q.load_quantization_data(args.model_dir, args.data_dir, args.calibration)
         result = q.quantize_model(args.model_dir, data, args.max_drop, command)
         speed = q.compare_speed(args.model_dir, runs=args.bench_runs) if args.bench_runs > 0 else {}

@@ -59,6 +59,9 @@ class TrainConfig:
     limit_val: int = 0
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # The GPU path from a pack (training.packed): batch_size, downsample (pool the pack's canvases
+    # by this factor), augment (GpuAugment's ranges).
+    packed: dict[str, Any] = field(default_factory=dict)
 
     @property
     def data_path(self) -> Path:

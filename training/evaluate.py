@@ -81,7 +81,7 @@ def evaluate_model(model_dir: Path, data_dir: Path | None, photos: bool, seed: i
     cfg = config_from_dict(manifest.training.config)
     if data_dir is not None:
         cfg.data_dir = str(data_dir)
-    data = load_data(cfg)
+    data = load_data(cfg, evaluation_only=True)
     session = ort.InferenceSession(str(model_dir / manifest.onnx.file), providers=["CPUExecutionProvider"])
     results: dict[str, float] = {}
     for name, split in {"val": data.val, **data.tests}.items():

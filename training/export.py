@@ -98,7 +98,7 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Man
     export_onnx(model, heads, size, onnx_path)
 
     # Measure the exported artefact itself on the validation and test splits; check it against torch.
-    data = load_data(cfg)
+    data = load_data(cfg, evaluation_only=True)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     metrics: dict[str, float] = {}
     for split_name, split in {"val": data.val, **data.tests}.items():

@@ -46,8 +46,10 @@ def limit(split: Split, n: int) -> Split:
     return Split(split.images[:n], {h: t[:n] for h, t in split.targets.items()})
 
 
-def load_data(cfg: TrainConfig) -> TaskData:
-    data = load_task(cfg.task, cfg.data_path, cfg.val_fraction, cfg.seed, **cfg.task_kwargs)
+def load_data(cfg: TrainConfig, evaluation_only: bool = False) -> TaskData:
+    """The config's task data; `evaluation_only` lets a task that can skip building its training split
+    (export and evaluation measure only validation and tests)."""
+    data = load_task(cfg.task, cfg.data_path, cfg.val_fraction, cfg.seed, evaluation_only, **cfg.task_kwargs)
     return replace(data, train=limit(data.train, cfg.limit_train), val=limit(data.val, cfg.limit_val))
 
 

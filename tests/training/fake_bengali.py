@@ -81,11 +81,39 @@ def write_cmaterdb(path: Path, samples_per_class: int, seed: int) -> None:
 
 
 def write_fake_bengali(root: Path) -> Path:
-    """`root/bengali/{class_map.csv, graphemes.tsv, cmaterdb_basic_{train,test}.npz}`; returns root."""
+    """`root/bengali/{class_map.csv, graphemes.tsv, cmaterdb_basic_{train,test}.npz,
+    banglalekha_isolated.npz}`; returns root."""
     bengali = root / "bengali"
     bengali.mkdir(parents=True)
     write_class_map(bengali / "class_map.csv")
     write_graphemes(bengali / "graphemes.tsv")
     for seed, (split, n) in enumerate(SAMPLES_PER_CLASS.items()):
         write_cmaterdb(bengali / f"cmaterdb_basic_{split}.npz", n, seed)
+    write_banglalekha(bengali / "banglalekha_isolated.npz")
     return root
+
+
+BANGLALEKHA_CLASSES = ("ক", "খ", "প", "থ")  # roots the fake BanglaLekha has, as class-map labels
+BANGLALEKHA_WRITERS = 10
+
+
+def write_banglalekha(path: Path, seed: int = 7) -> None:
+    """BanglaLekha-format npz: 64×64 ink-high scribbles, one per class and writer, labels N×3
+    (root id, 0, 0) and writer indices."""
+    rng = np.random.default_rng(seed)
+    images, labels, writers = [], [], []
+    for writer in range(BANGLALEKHA_WRITERS):
+        for char in BANGLALEKHA_CLASSES:
+            image = np.zeros((64, 64), np.uint8)
+            points = rng.integers(10, 54, size=(5, 2))
+            cv2.polylines(image, [points.reshape(-1, 1, 2).astype(np.int32)], False, 255, 4)
+            images.append(image)
+            labels.append((ROOTS.index(char), 0, 0))
+            writers.append(writer)
+    np.savez_compressed(
+        path,
+        images=np.stack(images),
+        labels=np.array(labels, np.int16),
+        writer=np.array(writers, np.int32),
+        writers=np.array([f"w{i}" for i in range(BANGLALEKHA_WRITERS)]),
+    )

@@ -335,8 +335,18 @@ def graphemes(
     variants: int = DEFAULT_VARIANTS,
     real_repeats: int = 1,
     combination_variants: int = 0,
+    handwriting: dict | None = None,
+    evaluation_only: bool = False,
 ) -> TaskData:
-    """Bengali graphemes: root (168), vowel sign (11), consonant sign (7); fonts split train/validation."""
+    """Bengali graphemes: root (168), vowel sign (11), consonant sign (7); fonts split train/validation.
+
+    With `handwriting` (HandwritingSpec fields): real roots, compositions and pen renders instead
+    (training.data.handwritten_graphemes)."""
+    if handwriting is not None:
+        from training.data.handwritten_graphemes import HandwritingSpec, build_handwriting_task
+
+        spec = HandwritingSpec(**handwriting)
+        return build_handwriting_task(data_dir, seed, spec, evaluation_only=evaluation_only)
     return build_grapheme_task(
         data_dir,
         seed,

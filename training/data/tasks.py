@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +43,19 @@ def register_task(name: str) -> Callable[[Callable[..., TaskData]], Callable[...
     return decorate
 
 
-def load_task(name: str, data_dir: Path, val_fraction: float, seed: int, **task_kwargs: Any) -> TaskData:
-    """The task's data; `task_kwargs` are the builder's own options (TrainConfig.task_kwargs)."""
+def load_task(
+    name: str,
+    data_dir: Path,
+    val_fraction: float,
+    seed: int,
+    evaluation_only: bool = False,
+    **task_kwargs: Any,
+) -> TaskData:
+    """The task's data; `task_kwargs` are the builder's own options (TrainConfig.task_kwargs). With
+    `evaluation_only`, a builder that takes that flag may leave its training split empty."""
     if name not in _TASKS:
         raise KeyError(f"unknown task {name!r}; known: {sorted(_TASKS)}")
-    return _TASKS[name](data_dir=data_dir, val_fraction=val_fraction, seed=seed, **task_kwargs)
+    builder = _TASKS[name]
+    if evaluation_only and "evaluation_only" in inspect.signature(builder).parameters:
+        task_kwargs = {**task_kwargs, "evaluation_only": True}
+    return builder(data_dir=data_dir, val_fraction=val_fraction, seed=seed, **task_kwargs)
