@@ -59,8 +59,12 @@ train-letters: $(VENV)/.dev ## retrain the letters model and export it to models
 train-digits: $(VENV)/.dev ## retrain the digits model and export it to models/digits
 	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training train --config training/configs/digits.yaml --export models/digits
 
-train-graphemes: $(VENV)/.dev system-deps ## retrain the Bengali grapheme model and export it to models/graphemes
-	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training train --config training/configs/graphemes.yaml --export models/graphemes
+MINUTES ?= 7.5
+train-graphemes: $(VENV)/.dev system-deps ## build the grapheme pack, train MINUTES (GPU if present), export + int8 to models/graphemes
+	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training pack --config training/configs/graphemes.yaml --out runs/pack/a --out runs/pack/b
+	$(BIN)/python -m training.packed --pack runs/pack/a --pack runs/pack/b --run-dir runs/graphemes --minutes $(MINUTES)
+	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training export runs/graphemes/best.pt models/graphemes
+	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training quantize models/graphemes
 
 image: ## build the serving image hwr:local (CPU; DOCKER=podman works too, add --format docker to keep HEALTHCHECK)
 	$(DOCKER) build -t hwr:local .

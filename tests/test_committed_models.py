@@ -111,8 +111,12 @@ def test_graphemes_manifest_matches_its_file_and_targets():
         ("consonant_diacritic", 7),
     ]
     assert sha256_of(GRAPHEMES_DIR / manifest.onnx.file) == manifest.onnx.sha256
-    assert manifest.metrics["cmaterdb_test_grapheme_root_top1"] >= 0.95  # real handwriting, never trained on
-    assert manifest.metrics["val_score"] >= 0.9  # Bengali.AI score on the held-out fonts
+    # Real handwriting by writers never trained on (README, "The Bengali grapheme model"): targets.
+    assert manifest.metrics["banglalekha_heldout_writers_grapheme_root_top1"] >= 0.95
+    assert manifest.metrics["cmaterdb_test_grapheme_root_top1"] >= 0.98
+    # Graphemes with signs made the held-out way (fonts, pen, writers); the target 0.95 is not met yet.
+    assert manifest.metrics["val_score"] >= 0.92
+    assert manifest.training.device.startswith("cuda")  # trained on a GPU, as the product card says
 
 
 def test_real_handwritten_bengali_characters(client):
@@ -123,10 +127,18 @@ def test_real_handwritten_bengali_characters(client):
     roots = [b["components"]["grapheme_root"][0]["index"] for b in bodies]
     correct = [r == int(s["root"]) for r, s in zip(roots, samples, strict=True)]
     assert sum(correct) >= 0.9 * len(samples)
-    # The sign heads learnt signs from fonts only and invent one on about a fifth of real basic
-    # characters (README, "The Bengali grapheme model": 78.6 % whole-grapheme on all of CMATERdb test).
+    # No sign is invented on real basic characters (whole grapheme right on 99 % of CMATERdb test).
     plain = [b["predictions"][0]["label"] == s["grapheme"] for b, s in zip(bodies, samples, strict=True)]
-    assert sum(plain) >= 0.7 * len(samples)
+    assert sum(plain) >= 0.9 * len(samples)
+
+
+def test_graphemes_with_signs_in_the_held_out_handwriting_style(client):
+    """Held-out writers' real roots with signs written by the held-out pen (scripts/grapheme_test_samples.py)."""
+    samples = bengali_samples("held-out style")
+    assert len(samples) >= 12
+    bodies = [predict_grapheme(client, s["file"]) for s in samples]
+    correct = [b["predictions"][0]["label"] == s["grapheme"] for b, s in zip(bodies, samples, strict=True)]
+    assert sum(correct) >= 0.6 * len(samples)
 
 
 def test_graphemes_with_signs_in_held_out_fonts(client):

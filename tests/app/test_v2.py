@@ -265,7 +265,7 @@ def test_the_official_client_reads_server_and_model_metadata(triton):
     assert triton.is_server_live() and triton.is_server_ready()
     assert set(triton.get_server_metadata()["extensions"]) >= {"binary_tensor_data", "classification"}
     metadata = triton.get_model_metadata("graphemes")
-    assert metadata["inputs"][0] == {"name": "image", "datatype": "FP32", "shape": [-1, 1, 32, 32]}
+    assert metadata["inputs"][0] == {"name": "image", "datatype": "FP32", "shape": [-1, 1, 64, 64]}
     assert [o["name"] for o in metadata["outputs"]] == [
         "grapheme_root_logits",
         "vowel_diacritic_logits",
@@ -332,5 +332,5 @@ def test_the_official_client_sees_errors_as_exceptions(triton):
     with pytest.raises(InferenceServerException, match="unknown model 'nope'") as caught:
         triton.infer("nope", [tensor])
     assert caught.value.status() == "404"
-    with pytest.raises(InferenceServerException, match=r"must be FP32 of shape \[N, 1, 32, 32\]"):
+    with pytest.raises(InferenceServerException, match=r"must be FP32 of shape \[N, 1, 64, 64\]"):
         triton.infer("graphemes", [tensor])

@@ -24,13 +24,24 @@ REPO = Path(__file__).resolve().parents[2]
 MACHINE_KEYS = {"data_dir", "num_workers", "threads"}
 
 
+def config_file(recorded: dict[str, Any]) -> Path | None:
+    """The config file a committed model's command trained it with: `--config` of `python -m training
+    train`; for `python -m training.packed` (a pack built from training/configs/<name>.yaml, plus
+    the command's --set overrides, which the config file must hold by now) the run's name."""
+    command = shlex.split(recorded["command"])
+    if command[:4] == ["python", "-m", "training", "train"] and "--config" in command:
+        return REPO / command[command.index("--config") + 1]
+    if command[:3] == ["python", "-m", "training.packed"]:
+        return REPO / "training" / "configs" / f"{recorded['config']['name']}.yaml"
+    return None
+
+
 def trained_models() -> list[Path]:
-    dirs = []
-    for path in sorted(DEFAULT_MODEL_DIR.glob("*/manifest.json")):
-        command = shlex.split(json.loads(path.read_text())["training"]["command"])
-        if command[:4] == ["python", "-m", "training", "train"] and "--config" in command:
-            dirs.append(path.parent)
-    return dirs
+    return [
+        path.parent
+        for path in sorted(DEFAULT_MODEL_DIR.glob("*/manifest.json"))
+        if config_file(json.loads(path.read_text())["training"]) is not None
+    ]
 
 
 def flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -50,8 +61,9 @@ def test_every_committed_classifier_is_checked():
 @pytest.mark.parametrize("model_dir", trained_models(), ids=lambda d: d.name)
 def test_the_documented_command_resolves_to_the_committed_models_config(model_dir: Path):
     recorded = json.loads((model_dir / "manifest.json").read_text())["training"]
-    command = shlex.split(recorded["command"])
-    config = load_config(REPO / command[command.index("--config") + 1])
+    path = config_file(recorded)
+    assert path is not None
+    config = load_config(path)
     assert config.preprocess == Manifest.load(model_dir).preprocessing
     now = flat(config.to_dict())
     drifted = {

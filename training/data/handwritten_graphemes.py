@@ -502,10 +502,12 @@ def handwriting_provenance(
         {
             "name": "BanglaLekha-Isolated (held-out writers)",
             "path": str(bengali / BANGLALEKHA),
-            "split": "test (banglalekha_heldout_writers)",
+            # A seeded 6,000 of them also choose the epoch, with the held-out style (training.packing).
+            "split": "validation and test (banglalekha_heldout_writers)",
             "samples": test_samples.get("banglalekha_heldout_writers", 0),
             "license": BANGLALEKHA_LICENSE,
-            "notes": f"{held}; {heldout_samples} samples of theirs; root + no signs",
+            "notes": f"{held}; {heldout_samples} samples of theirs; root + no signs; a seeded 6,000 of "
+            "them choose the epoch together with the held-out-style graphemes",
         },
         {
             "name": "CMATERdb 3.1.2 basic characters",
