@@ -37,8 +37,10 @@ def main(count: int = 16, seed: int = 5) -> None:
     listed = load_graphemes(data_dir / BENGALI_DIR / GRAPHEMES, class_map).graphemes
     _, heldout = split_by_writer(load_banglalekha(data_dir))
     candidates = composable(listed, class_map, {int(r) for r in np.unique(heldout.roots)})
-    chosen = [candidates[i] for i in np.random.default_rng(seed).choice(len(candidates), count, replace=False)]
-    recipe = Recipe(VALIDATION_FONTS, HELDOUT_RECIPE.pen, HELDOUT_RECIPE.looseness, HELDOUT_RECIPE.seed + seed)
+    picks = np.random.default_rng(seed).choice(len(candidates), count, replace=False)
+    chosen = [candidates[i] for i in picks]
+    held = HELDOUT_RECIPE
+    recipe = Recipe(VALIDATION_FONTS, held.pen, held.looseness, held.seed + seed)
     samples = compositions(chosen, class_map, heldout, find_fonts(), 1, recipe, workers=1)
     rows = []
     for i, (image, grapheme) in enumerate(samples):

@@ -133,7 +133,8 @@ def test_real_handwritten_bengali_characters(client):
 
 
 def test_graphemes_with_signs_in_the_held_out_handwriting_style(client):
-    """Held-out writers' real roots with signs written by the held-out pen (scripts/grapheme_test_samples.py)."""
+    """Held-out writers' real roots with signs written by the held-out pen
+    (scripts/grapheme_test_samples.py)."""
     samples = bengali_samples("held-out style")
     assert len(samples) >= 12
     bodies = [predict_grapheme(client, s["file"]) for s in samples]
