@@ -46,7 +46,9 @@ def main(count: int = 16, seed: int = 5) -> None:
     for i, (image, grapheme) in enumerate(samples):
         name = f"heldout_style_{i:02d}.png"
         cv2.imwrite(str(OUT / name), image)
-        rows.append(f"{name}\t{grapheme.text}\t{grapheme.root}\t{grapheme.vowel}\t{grapheme.consonant}\t{SOURCE}")
+        rows.append(
+            f"{name}\t{grapheme.text}\t{grapheme.root}\t{grapheme.vowel}\t{grapheme.consonant}\t{SOURCE}"
+        )
     with (OUT / "samples.tsv").open("a", encoding="utf-8") as f:
         f.write("\n".join(rows) + "\n")
     print(f"wrote {len(rows)} samples to {OUT}")
