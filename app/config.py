@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     # verification EER thresholds (writer_manifest.json), per number of query characters.
     writer_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     writer_max_samples: int = Field(default=500, ge=1)  # per writer, so one cannot fill the database
+    writer_max_writers: int = Field(default=10_000, ge=1)  # nor enrol writers without end
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     host: str = "0.0.0.0"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -20,12 +20,12 @@ from app.config import Settings
 from app.errors import InvalidParameter, ModelNotReady, NoInk, ServiceError
 from app.preprocessing import NoInkError, preprocess
 from app.routers import ComputeDep, SettingsDep, error_responses
-from app.schemas import ModelRef
+from app.schemas import ErrorResponse, ModelRef
 from app.validation import decode_image, read_capped
 from app.writers.embedder import WriterEmbedder, WriterModelError, load_embedder
 from app.writers.matching import mean_embedding, rank_writers
 from app.writers.schemas import Candidate, IdentifyResponse, WriterList, WriterOut
-from app.writers.store import StoreUnavailable, Writer, WriterStore
+from app.writers.store import StoreUnavailable, TooManyWriters, Writer, WriterStore
 
 router = APIRouter(tags=["writers"])
 
@@ -41,6 +41,13 @@ class UnknownWriter(ServiceError):
 class WriterStoreUnavailable(ServiceError):
     status_code = 503
     code = "writer_store_unavailable"
+
+
+class WriterStoreFull(ServiceError):
+    """HWR_WRITER_MAX_WRITERS reached: a state the client can change (delete a writer), hence 409."""
+
+    status_code = 409
+    code = "writer_store_full"
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,7 @@ def open_service(request: Request) -> WriterService:
         except WriterModelError as exc:
             raise ModelNotReady(f"writer identification is not available: {exc}") from exc
         try:
-            store = WriterStore(settings.writer_db)
+            store = WriterStore(settings.writer_db, max_writers=settings.writer_max_writers)
         except StoreUnavailable as exc:
             raise WriterStoreUnavailable(str(exc)) from exc
         service = WriterService(embedder, store, settings.writer_threshold)
@@ -135,6 +142,8 @@ async def run(compute: Compute, work: Callable[[], T]) -> T:
         return await compute.run(work, waits_on_io=True)
     except StoreUnavailable as exc:
         raise WriterStoreUnavailable(str(exc)) from exc
+    except TooManyWriters as exc:
+        raise WriterStoreFull(str(exc)) from exc
 
 
 FilesField = Annotated[list[UploadFile], File(description=FILES_DESCRIPTION)]
@@ -151,7 +160,10 @@ WriterId = Annotated[int, Path(ge=1, le=MAX_WRITER_ID, description="The writer's
     "/writers",
     status_code=201,
     response_model=WriterOut,
-    responses=error_responses(400, 401, 408, 413, 415, 422, 503),
+    responses={
+        **error_responses(400, 401, 408, 413, 415, 422, 503),
+        409: {"model": ErrorResponse, "description": "`writer_store_full`: HWR_WRITER_MAX_WRITERS reached."},
+    },
     summary="Enrol a writer from images of their characters",
 )
 async def enrol_writer(

@@ -4,6 +4,8 @@ One code path for SQLite (stdlib `sqlite3`, the embedded default: a file path) a
 `postgresql://` URL, through `psycopg`, imported only then). The SQL is the subset both speak; only
 the placeholder style and the id/blob column types differ. A connection per operation: cheap for
 SQLite, fine for enrolment traffic on PostgreSQL, and thread-safe without sharing a connection.
+The caps (writers, samples per writer) are checked inside the transaction that would exceed them,
+under a lock (`_lock`), so concurrent requests, in any number of processes, cannot pass them together.
 Pure (no web framework).
 """
 
@@ -28,6 +30,10 @@ class StoreUnavailable(Exception):
     """The database cannot be opened or written (path not writable, server down, driver missing)."""
 
 
+class TooManyWriters(Exception):
+    """Enrolling would pass `max_writers`: nothing was stored."""
+
+
 @dataclass(frozen=True)
 class Writer:
     id: int
@@ -50,10 +56,14 @@ def _schema(id_type: str, blob: str) -> list[str]:
 
 
 class WriterStore:
-    """`WriterStore("data/writers.sqlite3")` or `WriterStore("postgresql://user@host/db")`."""
+    """`WriterStore("data/writers.sqlite3")` or `WriterStore("postgresql://user@host/db")`.
 
-    def __init__(self, target: str) -> None:
+    `max_writers`: enrolments beyond it raise TooManyWriters (None: no cap; the service always sets it).
+    """
+
+    def __init__(self, target: str, *, max_writers: int | None = None) -> None:
         self.target = target
+        self.max_writers = max_writers
         self.postgres = target.startswith(POSTGRES_SCHEMES)
         self.mark = "%s" if self.postgres else "?"
         self._driver_errors: type[Exception] = sqlite3.Error
@@ -99,11 +109,33 @@ class WriterStore:
     def _sql(self, statement: str) -> str:
         return statement.replace("?", self.mark)
 
+    def _lock(self, cursor: Any, writer_id: int | None = None) -> None:
+        """The transaction's first statement when it counts and then inserts: without a lock two
+        transactions both see room for one more and both insert (READ COMMITTED, or SQLite's
+        deferred transactions). SQLite: its one write lock, taken now rather than at the first
+        insert (others wait up to the connect timeout). PostgreSQL: `writer_id` None locks the
+        writers table against other enrolments and writes (plain reads go on); an id locks that
+        writer's row, so adds to one writer queue and adds to others do not."""
+        if not self.postgres:
+            cursor.execute("BEGIN IMMEDIATE")
+        elif writer_id is None:
+            cursor.execute("LOCK TABLE writers IN SHARE ROW EXCLUSIVE MODE")
+        else:
+            cursor.execute("SELECT id FROM writers WHERE id = %s FOR UPDATE", (writer_id,))
+
     def enrol(
         self, name: str, embeddings: np.ndarray, model_version: str, images: list[bytes] | None
     ) -> Writer:
         created = datetime.now(UTC).isoformat(timespec="seconds")
         with self._connect() as cursor:
+            self._lock(cursor)
+            if self.max_writers is not None:
+                cursor.execute("SELECT COUNT(*) FROM writers")
+                if int(cursor.fetchone()[0]) >= self.max_writers:
+                    raise TooManyWriters(
+                        f"the writer store is full: it holds its maximum of {self.max_writers} writers"
+                        " (HWR_WRITER_MAX_WRITERS); delete one to enrol another"
+                    )
             cursor.execute(
                 self._sql(
                     "INSERT INTO writers (name, created, model_version, samples, mean)"

@@ -3,6 +3,8 @@ real PostgreSQL server (tests/postgres.py; skipped, with the reason, where none 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 from app.writers.embedder import l2_normalise
 from app.writers.matching import mean_embedding, rank_writers
-from app.writers.store import StoreUnavailable, WriterStore
+from app.writers.store import StoreUnavailable, TooManyWriters, WriterStore
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -96,3 +98,48 @@ def test_a_database_failure_is_store_unavailable(target: str):
         cursor.execute("DROP TABLE writer_samples")
     with pytest.raises(StoreUnavailable, match="writer database failed"):
         store.delete(1)
+
+
+def all_at_once(calls: list[Callable[[], object]]) -> list[object]:
+    """Run the calls in threads released together; each one's result or the exception it raised."""
+    start = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        start.wait(timeout=30)
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:  # kept to assert on: the refusals are the point
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_enrolling_past_max_writers_is_refused_and_stores_nothing(target: str):
+    store = WriterStore(target, max_writers=2)
+    for name in ("A", "B"):
+        store.enrol(name, np.stack([unit(1, 0)]), "v1", [b"x"])
+    with pytest.raises(TooManyWriters, match="maximum of 2 writers"):
+        store.enrol("C", np.stack([unit(0, 1)]), "v1", [b"y"])
+    assert [w.name for w in store.writers()] == ["A", "B"]
+    with store._connect() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM writer_samples")
+        assert cursor.fetchone()[0] == 2
+    store.delete(store.writers()[0].id)  # room again
+    assert store.enrol("C", np.stack([unit(0, 1)]), "v1", None).name == "C"
+
+
+def test_concurrent_enrolments_cannot_pass_max_writers(target: str):
+    # Issue 22: the count and the insert are one locked transaction, so eight enrolments released
+    # together (each on its own connection) leave exactly the cap, and the rest are refused.
+    store = WriterStore(target, max_writers=3)
+    results = all_at_once(
+        [lambda i=i: store.enrol(f"W{i}", np.stack([unit(1, i)]), "v1", None) for i in range(8)]
+    )
+    assert sum(isinstance(r, TooManyWriters) for r in results) == 5, results
+    assert len(store.writers()) == 3

@@ -200,6 +200,21 @@ def test_samples_per_writer_are_capped(make_client: Client, model_dir: Path, wri
     assert response.status_code == 422 and "at most 4 samples" in response.json()["error"]["message"]
 
 
+def test_writers_are_capped(make_client: Client, model_dir: Path, writer_model: Path, db: Path):
+    # Issue 22: enrolments grew the store without bound. Past the cap: 409, nothing stored.
+    client = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db), writer_max_writers=2)
+    alice, _ = enrol(client, "Alice", "A"), enrol(client, "Bob", "O")
+    carol = {"data": {"name": "Carol"}, "files": glyphs("C"), "params": {"store_images": True}}
+    response = client.post("/writers", **carol)
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "writer_store_full"
+    assert "maximum of 2 writers" in response.json()["error"]["message"]
+    assert [w["name"] for w in client.get("/writers").json()["writers"]] == ["Alice", "Bob"]
+    assert len(stored_images(db)) == 6
+    assert client.delete(f"/writers/{alice['id']}").status_code == 204
+    assert enrol(client, "Carol", "C")["name"] == "Carol"
+
+
 def test_without_a_model_the_writer_endpoints_are_not_ready(
     make_client: Client, model_dir: Path, tmp_path: Path
 ):
