@@ -25,7 +25,7 @@ from app.validation import decode_image, read_capped
 from app.writers.embedder import WriterEmbedder, WriterModelError, load_embedder
 from app.writers.matching import mean_embedding, rank_writers
 from app.writers.schemas import Candidate, IdentifyResponse, WriterList, WriterOut
-from app.writers.store import StoreUnavailable, TooManyWriters, Writer, WriterStore
+from app.writers.store import StoreUnavailable, TooManySamples, TooManyWriters, Writer, WriterStore
 
 router = APIRouter(tags=["writers"])
 
@@ -84,7 +84,11 @@ def open_service(request: Request) -> WriterService:
         except WriterModelError as exc:
             raise ModelNotReady(f"writer identification is not available: {exc}") from exc
         try:
-            store = WriterStore(settings.writer_db, max_writers=settings.writer_max_writers)
+            store = WriterStore(
+                settings.writer_db,
+                max_writers=settings.writer_max_writers,
+                max_samples=settings.writer_max_samples,
+            )
         except StoreUnavailable as exc:
             raise WriterStoreUnavailable(str(exc)) from exc
         service = WriterService(embedder, store, settings.writer_threshold)
@@ -144,6 +148,8 @@ async def run(compute: Compute, work: Callable[[], T]) -> T:
         raise WriterStoreUnavailable(str(exc)) from exc
     except TooManyWriters as exc:
         raise WriterStoreFull(str(exc)) from exc
+    except TooManySamples as exc:
+        raise InvalidParameter(str(exc)) from exc
 
 
 FilesField = Annotated[list[UploadFile], File(description=FILES_DESCRIPTION)]
@@ -211,6 +217,7 @@ async def add_samples(
                 f"writer {writer_id} was enrolled with model {writer.model_version!r}, not the serving "
                 f"{service.version!r}: delete and enrol again"
             )
+        # Early, before any embedding work; the store checks again where it counts (atomically).
         if writer.samples + len(uploads) > settings.writer_max_samples:
             raise InvalidParameter(f"at most {settings.writer_max_samples} samples per writer")
         embeddings, raw = embed_uploads(service, uploads, settings)

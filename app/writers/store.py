@@ -34,6 +34,10 @@ class TooManyWriters(Exception):
     """Enrolling would pass `max_writers`: nothing was stored."""
 
 
+class TooManySamples(Exception):
+    """The samples would take a writer past `max_samples`: nothing was stored."""
+
+
 @dataclass(frozen=True)
 class Writer:
     id: int
@@ -58,12 +62,16 @@ def _schema(id_type: str, blob: str) -> list[str]:
 class WriterStore:
     """`WriterStore("data/writers.sqlite3")` or `WriterStore("postgresql://user@host/db")`.
 
-    `max_writers`: enrolments beyond it raise TooManyWriters (None: no cap; the service always sets it).
+    `max_writers`, `max_samples` (per writer): what would pass them raises TooManyWriters or
+    TooManySamples (None: no cap; the service always sets both).
     """
 
-    def __init__(self, target: str, *, max_writers: int | None = None) -> None:
+    def __init__(
+        self, target: str, *, max_writers: int | None = None, max_samples: int | None = None
+    ) -> None:
         self.target = target
         self.max_writers = max_writers
+        self.max_samples = max_samples
         self.postgres = target.startswith(POSTGRES_SCHEMES)
         self.mark = "%s" if self.postgres else "?"
         self._driver_errors: type[Exception] = sqlite3.Error
@@ -126,6 +134,7 @@ class WriterStore:
     def enrol(
         self, name: str, embeddings: np.ndarray, model_version: str, images: list[bytes] | None
     ) -> Writer:
+        self._check_samples(0, len(embeddings))
         created = datetime.now(UTC).isoformat(timespec="seconds")
         with self._connect() as cursor:
             self._lock(cursor)
@@ -153,10 +162,21 @@ class WriterStore:
         """None when no such writer."""
         created = datetime.now(UTC).isoformat(timespec="seconds")
         with self._connect() as cursor:
-            if self._get(cursor, writer_id) is None:
+            self._lock(cursor, writer_id)
+            writer = self._get(cursor, writer_id)
+            if writer is None:
                 return None
+            # Read under the lock: no other add to this writer can commit between count and insert.
+            self._check_samples(writer.samples, len(embeddings))
             self._add(cursor, writer_id, embeddings, images, created)
         return self.get(writer_id)
+
+    def _check_samples(self, stored: int, adding: int) -> None:
+        if self.max_samples is not None and stored + adding > self.max_samples:
+            raise TooManySamples(
+                f"at most {self.max_samples} samples per writer: the writer has {stored},"
+                f" the request adds {adding}"
+            )
 
     def _add(
         self, cursor: Any, writer_id: int, embeddings: np.ndarray, images: list[bytes] | None, created: str

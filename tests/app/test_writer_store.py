@@ -12,7 +12,7 @@ import pytest
 
 from app.writers.embedder import l2_normalise
 from app.writers.matching import mean_embedding, rank_writers
-from app.writers.store import StoreUnavailable, TooManyWriters, WriterStore
+from app.writers.store import StoreUnavailable, TooManySamples, TooManyWriters, WriterStore
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -143,3 +143,25 @@ def test_concurrent_enrolments_cannot_pass_max_writers(target: str):
     )
     assert sum(isinstance(r, TooManyWriters) for r in results) == 5, results
     assert len(store.writers()) == 3
+
+
+def test_concurrent_adds_cannot_pass_max_samples(target: str):
+    # Issue 22: the audit took a writer to 512 samples with a cap of 500 by adding concurrently.
+    # The writer is locked, counted and added to in one transaction: 8 adds of 3 released together
+    # onto a writer holding 1, with a cap of 10, leave exactly 10 (3 adds pass, 5 are refused).
+    store = WriterStore(target, max_samples=10)
+    writer = store.enrol("A", np.stack([unit(1, 0)]), "v1", None)
+    three = np.stack([unit(0, 1)] * 3)
+    results = all_at_once([lambda: store.add_samples(writer.id, three, None) for _ in range(8)])
+    assert sum(isinstance(r, TooManySamples) for r in results) == 5, results
+    assert store.get(writer.id).samples == 10  # type: ignore[union-attr]
+    with store._connect() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM writer_samples")
+        assert cursor.fetchone()[0] == 10
+
+
+def test_an_enrolment_larger_than_max_samples_is_refused(target: str):
+    store = WriterStore(target, max_samples=2)
+    with pytest.raises(TooManySamples, match="at most 2 samples per writer"):
+        store.enrol("A", np.stack([unit(1, 0)] * 3), "v1", None)
+    assert store.writers() == []

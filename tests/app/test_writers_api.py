@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +200,37 @@ def test_samples_per_writer_are_capped(make_client: Client, model_dir: Path, wri
     alice = enrol(client, "Alice", "A")
     response = client.post(f"/writers/{alice['id']}/samples", files=glyphs("A", 2))
     assert response.status_code == 422 and "at most 4 samples" in response.json()["error"]["message"]
+
+
+def test_concurrent_adds_cannot_pass_the_sample_cap(
+    make_client: Client, model_dir: Path, writer_model: Path, db: Path
+):
+    # Issue 22: two adds that both passed the route's early check (3 + 1 <= 4) then both stored,
+    # taking the writer to 5. The embedder waits until both requests are past that check.
+    client = make_client(
+        model_dir,
+        writer_model_dir=writer_model,
+        writer_db=str(db),
+        writer_max_samples=4,
+        max_concurrency=2,
+        compute_in_event_loop=False,
+    )
+    alice = enrol(client, "Alice", "A")
+    service = client.app.state.writer_service  # type: ignore[attr-defined]
+    both_checked = threading.Barrier(2)
+    real_embed = service.embedder.embed
+
+    def embed_after_both_checked(batch: np.ndarray) -> np.ndarray:
+        both_checked.wait(timeout=30)
+        return real_embed(batch)
+
+    object.__setattr__(service.embedder, "embed", embed_after_both_checked)
+    with ThreadPoolExecutor(2) as pool:
+        add = lambda _: client.post(f"/writers/{alice['id']}/samples", files=glyphs("A", 1))  # noqa: E731
+        statuses = sorted(response.status_code for response in pool.map(add, range(2)))
+    assert statuses == [200, 422]
+    assert client.get("/writers").json()["writers"][0]["samples"] == 4
+    assert len(stored_images(db)) == 4
 
 
 def test_writers_are_capped(make_client: Client, model_dir: Path, writer_model: Path, db: Path):
