@@ -159,6 +159,7 @@ StoreImages = Annotated[
 # Ids are 64-bit signed in both stores (SQLite INTEGER, PostgreSQL BIGSERIAL): a larger one would
 # overflow the driver (a 500), so the path refuses it as invalid before any work.
 MAX_WRITER_ID = 2**63 - 1
+DEFAULT_PAGE, MAX_PAGE = 100, 1000  # GET /writers: writers per page
 WriterId = Annotated[int, Path(ge=1, le=MAX_WRITER_ID, description="The writer's id (from `POST /writers`).")]
 
 
@@ -232,14 +233,26 @@ async def add_samples(
 @router.get(
     "/writers",
     response_model=WriterList,
-    responses=error_responses(401, 503),
+    responses=error_responses(401, 422, 503),
     summary="List the enrolled writers",
 )
-async def list_writers(request: Request, compute: ComputeDep) -> WriterList:
-    def work() -> list[Writer]:
-        return open_service(request).store.writers()
+async def list_writers(
+    request: Request,
+    compute: ComputeDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Writers per page.")] = DEFAULT_PAGE,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_WRITER_ID, description="Only writers with a larger id: `next_after`.")
+    ] = 0,
+) -> WriterList:
+    """Paged by id (issue 22: the whole store in one answer grew without bound)."""
 
-    return WriterList(writers=[out(w) for w in await run(compute, work)])
+    def work() -> tuple[list[Writer], int]:
+        store = open_service(request).store
+        return store.writers(after, limit + 1), store.count()  # one more: is there a next page?
+
+    writers, total = await run(compute, work)
+    next_after = writers[limit - 1].id if len(writers) > limit else None
+    return WriterList(writers=[out(w) for w in writers[:limit]], total=total, next_after=next_after)
 
 
 @router.delete(

@@ -16,7 +16,9 @@ class WriterOut(BaseModel):
 
 
 class WriterList(BaseModel):
-    writers: list[WriterOut]
+    writers: list[WriterOut] = Field(description="One page of the enrolled writers, by id.")
+    total: int = Field(description="Writers enrolled, on every page together.")
+    next_after: int | None = Field(description="Pass it as `after` for the next page; null on the last page.")
 
 
 class Candidate(BaseModel):

@@ -210,10 +210,21 @@ class WriterStore:
         row = cursor.fetchone()
         return Writer(*row) if row else None
 
-    def writers(self) -> list[Writer]:
+    def writers(self, after: int = 0, limit: int | None = None) -> list[Writer]:
+        """By id, those after the id `after` (a cursor: stable while writers come and go, and an
+        index lookup, unlike an offset), at most `limit` of them."""
+        statement = "SELECT id, name, samples, model_version, created FROM writers WHERE id > ? ORDER BY id"
+        params: tuple[int, ...] = (after,)
+        if limit is not None:
+            statement, params = f"{statement} LIMIT ?", (after, limit)
         with self._connect() as cursor:
-            cursor.execute("SELECT id, name, samples, model_version, created FROM writers ORDER BY id")
+            cursor.execute(self._sql(statement), params)
             return [Writer(*row) for row in cursor.fetchall()]
+
+    def count(self) -> int:
+        with self._connect() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM writers")
+            return int(cursor.fetchone()[0])
 
     def delete(self, writer_id: int) -> bool:
         with self._connect() as cursor:

@@ -62,7 +62,7 @@ def test_every_operation_is_covered(operations):
     # Only an operation with inputs can be sent inputs that break its schema.
     [
         (GenerationMode.POSITIVE, None),
-        (GenerationMode.NEGATIVE, [PREDICT, BATCH, READ, ENROL, SAMPLES, IDENTIFY]),
+        (GenerationMode.NEGATIVE, [PREDICT, BATCH, READ, ENROL, SAMPLES, "GET /writers", IDENTIFY]),
     ],
     ids=["positive", "negative"],
 )

@@ -165,3 +165,12 @@ def test_an_enrolment_larger_than_max_samples_is_refused(target: str):
     with pytest.raises(TooManySamples, match="at most 2 samples per writer"):
         store.enrol("A", np.stack([unit(1, 0)] * 3), "v1", None)
     assert store.writers() == []
+
+
+def test_writers_page_by_id_from_a_cursor(target: str):
+    store = WriterStore(target)
+    ids = [store.enrol(f"W{i}", np.stack([unit(1, i)]), "v1", None).id for i in range(5)]
+    assert [w.id for w in store.writers(limit=2)] == ids[:2]
+    assert [w.id for w in store.writers(after=ids[1], limit=2)] == ids[2:4]
+    assert [w.id for w in store.writers(after=ids[3], limit=2)] == ids[4:]
+    assert [w.id for w in store.writers(after=ids[0])] == ids[1:] and store.count() == 5

@@ -233,6 +233,23 @@ def test_concurrent_adds_cannot_pass_the_sample_cap(
     assert len(stored_images(db)) == 4
 
 
+def test_the_writer_list_is_paged_by_id(writers_client: TestClient):
+    # Issue 22: GET /writers answered the whole store at once. Pages of `limit`, by id, from `after`.
+    ids = [enrol(writers_client, name, "A")["id"] for name in ("A", "B", "C", "D", "E")]
+    writers_client.delete(f"/writers/{ids[1]}")
+    seen, after, pages = [], 0, 0
+    while after is not None:
+        page = writers_client.get("/writers", params={"limit": 2, "after": after}).json()
+        assert page["total"] == 4 and len(page["writers"]) <= 2
+        seen += [w["id"] for w in page["writers"]]
+        after, pages = page["next_after"], pages + 1
+    assert seen == [ids[0], *ids[2:]] and pages == 2
+    everything = writers_client.get("/writers").json()  # default page: 100, so current clients see all
+    assert [w["id"] for w in everything["writers"]] == seen and everything["next_after"] is None
+    for bad in ({"limit": 0}, {"limit": 1001}, {"after": -1}):
+        assert writers_client.get("/writers", params=bad).status_code == 422
+
+
 def test_writers_are_capped(make_client: Client, model_dir: Path, writer_model: Path, db: Path):
     # Issue 22: enrolments grew the store without bound. Past the cap: 409, nothing stored.
     client = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db), writer_max_writers=2)
