@@ -7,7 +7,8 @@ batch is indexed, augmented (random affine, stroke dilation/erosion, Cutout: the
 kinds of variation, as tensors) and fed to the model in bfloat16 autocast. The learning rate follows
 a warm-up and cosine decay over the *time* budget, so a run ends on schedule on any GPU. The EMA
 weights are scored on the selection splits after every pass; the best ones are kept. Checkpoints
-have the format of training.train (export, evaluate and quantize take them), with the device named.
+have the format of training.train (export, evaluate and quantize take them), with the device named;
+`last.pt` after every pass lets `--resume` continue a stopped run with the time it has left.
 
 Imports only torch, numpy and the project's model, loss and EMA code: it runs on a bare GPU image
 (no albumentations, fonts or data sets; the pack carries the config).
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.checkpoint import save_checkpoint
+from training.checkpoint import load_checkpoint, save_checkpoint
 from training.ema import ModelEma
 from training.engine import classification_metrics
 from training.losses import make_loss
@@ -173,14 +174,24 @@ def score_split(
 
 
 def train(
-    packs: list[Path], run_dir: Path, minutes: float, overrides: list[str], command: str
+    packs: list[Path],
+    run_dir: Path,
+    minutes: float,
+    overrides: list[str],
+    command: str,
+    resume: bool = False,
 ) -> dict[str, Any]:
+    """Train for `minutes` of wall time; with `resume`, continue the run in `run_dir` from its
+    `last.pt` (weights, EMA, optimizer, data order and the time already spent, so the schedule
+    goes on where it stopped; its config wins over `overrides`)."""
     started = time.time()
     meta, splits = read_pack(packs)
-    config = apply_overrides(meta["config"], overrides)
+    saved = load_checkpoint(run_dir / "last.pt") if resume else None
+    config = saved["config"] if saved else apply_overrides(meta["config"], overrides)
     packed = config.setdefault("packed", {})
     factor = int(packed.get("downsample", 1))
-    config["preprocess"] = downsampled_preprocess(meta["config"]["preprocess"], factor)
+    if not saved:
+        config["preprocess"] = downsampled_preprocess(meta["config"]["preprocess"], factor)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(config.get("seed", 0))
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -220,6 +231,15 @@ def train(
     train_start = time.time()
     epoch, step, best, history = 0, 0, -1.0, []
     generator = torch.Generator(device=device).manual_seed(config.get("seed", 0))
+    if saved:
+        model.load_state_dict(saved["model_state"])
+        ema.module.load_state_dict(saved["ema_state"])
+        ema.steps = saved["ema_steps"]
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"].to(generator.get_state().device))
+        epoch, step, best, history = saved["epoch"], saved["step"], saved["best"], saved["history"]
+        train_start -= saved["elapsed"]
+        print(f"resumed from {run_dir / 'last.pt'} after pass {epoch} ({saved['elapsed']:.0f}s spent)")
     while time.time() - train_start < budget:
         epoch += 1
         model.train()
@@ -278,6 +298,20 @@ def train(
         if record["select"] > best:
             best = record["select"]
             save_checkpoint(run_dir / "best.pt", **state)
+        save_checkpoint(
+            run_dir / "last.pt",
+            config=config,
+            model_state=model.state_dict(),
+            ema_state=ema.module.state_dict(),
+            ema_steps=ema.steps,
+            optimizer=optimizer.state_dict(),
+            generator=generator.get_state(),
+            epoch=epoch,
+            step=step,
+            best=best,
+            history=history,
+            elapsed=time.time() - train_start,
+        )
     (run_dir / "history.json").write_text(json.dumps(history, indent=1))
     return {"best_select": best, "epochs": epoch, "steps": step, "history": history}
 
@@ -291,9 +325,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--minutes", type=float, default=7.0, help="training time budget")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--resume", action="store_true", help="continue from <run-dir>/last.pt")
     args = parser.parse_args(argv)
     command = "python -m training.packed " + shlex.join(sys.argv[1:] if argv is None else argv)
-    result = train(args.pack, args.run_dir, args.minutes, args.overrides, command)
+    result = train(args.pack, args.run_dir, args.minutes, args.overrides, command, args.resume)
     print(
         f"best selection score {result['best_select']:.4f} after {result['epochs']} passes, "
         f"{result['steps']} steps"

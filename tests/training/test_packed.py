@@ -156,3 +156,14 @@ def test_parallel_compression_reads_back_as_one_stream():
     raw = np.random.default_rng(0).integers(0, 3, 300_000, dtype=np.uint8).tobytes()
     assert lzma.decompress(compress(raw, workers=2, chunk=100_000)) == raw
     assert lzma.decompress(compress(b"", workers=2)) == b""
+
+
+def test_a_stopped_run_resumes_where_it_stopped(tmp_path):
+    write_pack([tmp_path / "a"])
+    first = train([tmp_path / "a"], tmp_path / "run", minutes=0.02, overrides=[], command="test")
+    last = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert last["epoch"] == first["epochs"] and last["elapsed"] > 0
+    # A longer budget: the run goes on from its last pass, its history and step count kept.
+    again = train([tmp_path / "a"], tmp_path / "run", minutes=0.06, overrides=[], command="test", resume=True)
+    assert again["epochs"] > first["epochs"] and again["steps"] > first["steps"]
+    assert again["history"][: first["epochs"]] == first["history"]
