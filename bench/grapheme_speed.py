@@ -53,11 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         t3 = time.perf_counter()
         if i >= 20:  # warm-up excluded
             for name, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t3 - t0), strict=True):
-                value_ms = value * 1000
-                stages[name].append(value_ms)
-    print(
-        f"graphemes ({model.variant}, {len(uploads)} images of tests/data/bengali, {args.repeats} calls, 1 thread)"
-    )
+                stages[name].append(value * 1000)
+    print(f"graphemes ({model.variant}, {len(uploads)} images, {args.repeats} calls, one thread)")
     for name, values in stages.items():
         print(f"  {name:10s} p50 {np.median(values):6.2f} ms   p95 {np.percentile(values, 95):6.2f} ms")
 
