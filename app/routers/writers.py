@@ -23,6 +23,7 @@ from app.routers import ComputeDep, SettingsDep, error_responses
 from app.schemas import ErrorResponse, ModelRef
 from app.validation import decode_image, read_capped
 from app.writers.embedder import WriterEmbedder, WriterModelError, load_embedder
+from app.writers.images import STORED_MAX_SIDE, storable_png
 from app.writers.matching import mean_embedding, rank_writers
 from app.writers.schemas import Candidate, IdentifyResponse, WriterList, WriterOut
 from app.writers.store import StoreUnavailable, TooManySamples, TooManyWriters, Writer, WriterStore
@@ -97,16 +98,21 @@ def open_service(request: Request) -> WriterService:
 
 
 def embed_uploads(
-    service: WriterService, uploads: list[BinaryIO], settings: Settings
-) -> tuple[np.ndarray, list[bytes]]:
-    """Blocking: every file → its embedding (N×dim), and the raw bytes. Any bad file fails the request,
-    named by its place, so an enrolment is never built from part of what was sent."""
+    service: WriterService, uploads: list[BinaryIO], settings: Settings, keep_images: bool = False
+) -> tuple[np.ndarray, list[bytes] | None]:
+    """Blocking: every file → its embedding (N×dim), and with `keep_images` each image re-encoded
+    for the store (never the upload's bytes: app/writers/images.py). Any bad file fails the
+    request, named by its place, so an enrolment is never built from part of what was sent."""
     manifest = service.embedder.manifest
-    inputs, raw = [], []
+    inputs: list[np.ndarray] = []
+    kept: list[bytes] = []
     for i, upload in enumerate(uploads):
         try:
             data = read_capped(upload, settings.max_upload_bytes)
             image = decode_image(data, max_pixels=settings.max_pixels, max_side=settings.max_side)
+            del data  # the decoded image is all that is needed from here on
+            if keep_images:
+                kept.append(storable_png(image))
             try:
                 inputs.append(preprocess(image, manifest.preprocessing))
             except NoInkError as exc:
@@ -114,8 +120,7 @@ def embed_uploads(
         except ServiceError as exc:
             exc.message = f"files[{i}]: {exc.message}"
             raise
-        raw.append(data)
-    return service.embedder.embed(np.stack(inputs)), raw
+    return service.embedder.embed(np.stack(inputs)), kept if keep_images else None
 
 
 def check_files(files: list[UploadFile], settings: Settings) -> list[BinaryIO]:
@@ -154,7 +159,12 @@ async def run(compute: Compute, work: Callable[[], T]) -> T:
 
 FilesField = Annotated[list[UploadFile], File(description=FILES_DESCRIPTION)]
 StoreImages = Annotated[
-    bool, Query(description="Also store the uploaded images (by default only their embeddings are kept).")
+    bool,
+    Query(
+        description="Also store the images, re-encoded as PNG with the longer side at most "
+        f"{STORED_MAX_SIDE} px "
+        "(by default only their embeddings are kept)."
+    ),
 ]
 # Ids are 64-bit signed in both stores (SQLite INTEGER, PostgreSQL BIGSERIAL): a larger one would
 # overflow the driver (a 500), so the path refuses it as invalid before any work.
@@ -186,8 +196,8 @@ async def enrol_writer(
 
     def work() -> Writer:
         service = open_service(request)
-        embeddings, raw = embed_uploads(service, uploads, settings)
-        return service.store.enrol(name, embeddings, service.version, raw if store_images else None)
+        embeddings, images = embed_uploads(service, uploads, settings, keep_images=store_images)
+        return service.store.enrol(name, embeddings, service.version, images)
 
     return out(await run(compute, work))
 
@@ -221,8 +231,8 @@ async def add_samples(
         # Early, before any embedding work; the store checks again where it counts (atomically).
         if writer.samples + len(uploads) > settings.writer_max_samples:
             raise InvalidParameter(f"at most {settings.writer_max_samples} samples per writer")
-        embeddings, raw = embed_uploads(service, uploads, settings)
-        updated = service.store.add_samples(writer_id, embeddings, raw if store_images else None)
+        embeddings, images = embed_uploads(service, uploads, settings, keep_images=store_images)
+        updated = service.store.add_samples(writer_id, embeddings, images)
         if updated is None:  # deleted meanwhile
             raise UnknownWriter(f"no writer with id {writer_id}")
         return updated

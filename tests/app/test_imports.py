@@ -26,6 +26,7 @@ PURE = [
     "app.writers.embedder",
     "app.writers.matching",
     "app.writers.store",
+    "app.writers.images",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from app.writers.embedder import load_embedder
 from tests.app.conftest import draw_letter, encode
@@ -135,6 +137,24 @@ def test_only_embeddings_are_stored_unless_asked(writers_client: TestClient, db:
     enrol(writers_client, "Bob", "O", store_images="true")
     images = stored_images(db)[3:]
     assert all(image and image.startswith(b"\x89PNG") for image in images)
+
+
+def test_stored_images_are_re_encoded_never_the_upload(writers_client: TestClient, db: Path):
+    # Issue 22: the upload's bytes were stored as sent, trailing bytes too (+99 MB in 1.5 s).
+    letter = draw_letter("A", (120, 120))
+    padded = encode(letter) + b"TRAILER" * 150_000  # a valid PNG followed by 1 MB of anything
+    big = draw_letter("A", (2000, 1500))  # stored with its longer side cut to 1024
+    files = [("files", ("a.png", padded, "image/png")), ("files", ("b.png", encode(big), "image/png"))]
+    response = writers_client.post("/writers", data={"name": "A"}, files=files, params={"store_images": True})
+    assert response.status_code == 201, response.text
+    small, large = (Image.open(io.BytesIO(image)) for image in stored_images(db))  # type: ignore[arg-type]
+    assert b"TRAILER" not in stored_images(db)[0] and small.format == large.format == "PNG"
+    np.testing.assert_array_equal(np.asarray(small), letter)  # lossless: the same pixels
+    assert large.size == (768, 1024)
+    added = writers_client.post(
+        f"/writers/{response.json()['id']}/samples", files=files[:1], params={"store_images": True}
+    )
+    assert added.status_code == 200 and b"TRAILER" not in stored_images(db)[2]  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(
