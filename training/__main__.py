@@ -81,6 +81,11 @@ def main(argv: list[str] | None = None) -> None:
         "--photos", action="store_true", help="also on the validation and test images re-shot as photos"
     )
     evaluate.add_argument("--data-dir", type=Path, help="default: HWR_DATA_DIR or ../shared/data")
+    evaluate.add_argument(
+        "--data-config",
+        type=Path,
+        help="score on this config's validation and test sets instead of the model's",
+    )
 
     quantize = sub.add_parser(
         "quantize", help="add a static int8 variant to an exported model, with its accuracy delta"
@@ -154,7 +159,9 @@ def main(argv: list[str] | None = None) -> None:
         speed = q.compare_speed(args.model_dir, runs=args.bench_runs) if args.bench_runs > 0 else {}
         print(q.summary(result, speed))
     elif args.command == "evaluate":
-        for key, value in evaluate_model(args.model_dir, args.data_dir, args.photos).items():
+        for key, value in evaluate_model(
+            args.model_dir, args.data_dir, args.photos, data_config=args.data_config
+        ).items():
             print(f"{key:32s} {value:.4f}")
     elif args.command == "train":
         cfg = load_config(args.config, args.overrides)

@@ -16,7 +16,7 @@ import onnxruntime as ort
 from app.graphemes import compose, top_graphemes
 from app.manifest import Manifest
 from app.preprocessing import NoInkError, normalise, render_canvas
-from training.config import config_from_dict
+from training.config import config_from_dict, load_config
 from training.data.datasets import CanvasDataset
 from training.data.tasks import Split
 from training.engine import classification_metrics
@@ -76,9 +76,13 @@ def photo_canvases(split: Split, manifest: Manifest, seed: int) -> tuple[np.ndar
     return np.stack(canvases), np.asarray(kept)
 
 
-def evaluate_model(model_dir: Path, data_dir: Path | None, photos: bool, seed: int = 1) -> dict[str, float]:
+def evaluate_model(
+    model_dir: Path, data_dir: Path | None, photos: bool, seed: int = 1, data_config: Path | None = None
+) -> dict[str, float]:
+    """`data_config`: score on that config's validation and test sets instead of the model's own
+    (e.g. an older model on today's sets; the model's own preprocessing is used either way)."""
     manifest = Manifest.load(model_dir)
-    cfg = config_from_dict(manifest.training.config)
+    cfg = load_config(data_config) if data_config else config_from_dict(manifest.training.config)
     if data_dir is not None:
         cfg.data_dir = str(data_dir)
     data = load_data(cfg, evaluation_only=True)
