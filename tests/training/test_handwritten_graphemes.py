@@ -180,3 +180,11 @@ def test_evaluation_only_builds_no_training_data(data_dir, tmp_path):
         handwriting={"compose_per_grapheme": 1, "heldout_compose_per_grapheme": 1},
     )
     assert len(data.train) == 0 and len(data.val) and data.tests
+
+
+@requires_bengali_rendering
+def test_cmaterdb_can_be_left_out_of_training(data_dir, tmp_path):
+    spec = HandwritingSpec(**{**SMALL.__dict__, "cmaterdb": False})
+    task = build_handwriting_task(data_dir, 0, spec, cache_dir=tmp_path, workers=1)
+    counts = {p["name"]: p["samples"] for p in task.provenance if p["split"] == "train"}
+    assert counts["CMATERdb 3.1.2 basic characters"] == 0 and len(task.train) == sum(counts.values())

@@ -282,6 +282,8 @@ class HandwritingSpec:
     # still be the root of a composition.
     banglalekha_plain_fraction: float = 1.0
     raw_size: int = 96  # synthetic samples are stored on sheets of this size
+    # CMATERdb's licence allows non-commercial use only: false trains without it (docs/models_and_data.md).
+    cmaterdb: bool = True
 
 
 def build_handwriting_task(
@@ -355,7 +357,9 @@ def build_handwriting_task(
             "banglalekha": _real_split(
                 subsample_roots(train_writers, spec.banglalekha_plain_fraction, seed), size, class_map
             ),
-            "cmaterdb": pad_split(basic_character_split(*_cmater(data_dir, class_map)), size),
+            "cmaterdb": pad_split(basic_character_split(*_cmater(data_dir, class_map)), size)
+            if spec.cmaterdb
+            else _split([], size),
             "compositions": _split(
                 compositions(
                     everything,
