@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.errors import EmptyUpload, ImageTooLarge, PayloadTooLarge, UnsupportedImage
+from app.jpeg_scan import without_end_marker
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
 
@@ -105,6 +106,9 @@ def decode_image(data: bytes, max_pixels: int, max_side: int, reduce_to: int | N
     fmt = sniff_format(data)
     if fmt is None:
         raise UnsupportedImage(f"not a supported image; send one of {', '.join(SUPPORTED_FORMATS)}")
+    if fmt == "JPEG":
+        # A scan cut short must make the decoder run out of data, not meet an appended FFD9.
+        data = without_end_marker(data)
     try:
         # Lazy: reads the header only. `formats` keeps Pillow to the decoder we sniffed.
         image = Image.open(io.BytesIO(data), formats=[fmt])

@@ -40,6 +40,10 @@ CASES: dict[str, tuple[Callable[[], bytes], tuple[int, str | None]]] = {
     "html": (lambda: b"<!doctype html><title>x</title>", (415, "unsupported_image")),
     "truncated png": (lambda: encode(draw_letter("A"))[:400], (415, "unsupported_image")),
     "truncated jpeg": (lambda: encode(draw_letter("A"), "JPEG")[:600], (415, "unsupported_image")),
+    "jpeg cut short, then given back its end marker (issue 22)": (
+        lambda: cut_short_jpeg(encode(draw_letter("A"), "JPEG")),
+        (415, "unsupported_image"),
+    ),
     "jpeg with garbage after its header": (
         lambda: encode(draw_letter("A"), "JPEG")[:200] + b"\x13" * 2000,
         (415, "unsupported_image"),
@@ -49,6 +53,11 @@ CASES: dict[str, tuple[Callable[[], bytes], tuple[int, str | None]]] = {
     "png bomb (8000², 60 kB)": (Images.png_bomb, (413, "image_too_large")),
     "png header claiming 20000²": (lambda: Images.huge_header_png(20_000, 20_000), (413, "image_too_large")),
 }
+
+
+def cut_short_jpeg(data: bytes) -> bytes:
+    """Half of its entropy-coded data, closed with the end-of-image marker as if whole."""
+    return data[: len(data) // 2] + b"\xff\xd9"
 
 
 @pytest.mark.parametrize("case", list(CASES))

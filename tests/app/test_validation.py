@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from app.errors import EmptyUpload, ImageTooLarge, PayloadTooLarge, UnsupportedI
 from app.validation import decode_image, read_capped, sniff_format
 
 CAPS = {"max_pixels": 40_000_000, "max_side": 20_000}
+DATA = Path(__file__).parents[1] / "data"
 
 
 def decode(data: bytes, **caps: int) -> np.ndarray:
@@ -285,3 +287,34 @@ def test_reduced_decoding_never_upscales_and_leaves_other_formats_alone():
 def test_size_caps_apply_to_the_stored_size_not_the_reduced_one():
     with pytest.raises(ImageTooLarge):
         decode_image(photo_jpeg((2400, 1600)), max_pixels=1_000_000, max_side=20_000, reduce_to=512)
+
+
+# Issue 22: libjpeg takes a marker met inside the entropy-coded data for the end of the data
+# and paints the rest of the image grey, with a warning Pillow drops; so a JPEG cut short and
+# given back its end-of-image marker used to decode as a whole image and be classified.
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.9, 0.99])
+@pytest.mark.parametrize("trailer", [b"", b"appended bytes"], ids=["eoi", "eoi+trailer"])
+def test_jpeg_cut_short_then_closed_with_eoi_is_unsupported(keep, trailer):
+    data = (DATA / "A_photo.jpg").read_bytes()
+    cut = data[: int(len(data) * keep)] + b"\xff\xd9" + trailer
+    with pytest.raises(UnsupportedImage, match="JPEG"):
+        decode(cut)
+    with pytest.raises(UnsupportedImage, match="JPEG"):
+        decode_image(cut, **CAPS, reduce_to=64)
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.jpg")), ids=lambda p: p.name)
+def test_whole_jpegs_decode_as_pillow_decodes_them(path):
+    data = path.read_bytes()
+    expected = np.asarray(Image.open(io.BytesIO(data)))
+    np.testing.assert_array_equal(decode(data), expected)
+    # Bytes after the end-of-image marker (camera trailers) are not part of the picture.
+    np.testing.assert_array_equal(decode(data + b"trailer \xff\xd8 bytes"), expected)
+
+
+def test_progressive_cmyk_and_restart_marker_jpegs_still_decode(images, letter_rgb):
+    restarts = io.BytesIO()
+    Image.fromarray(letter_rgb).save(restarts, "JPEG", restart_marker_blocks=1)
+    for data in (images.progressive_jpeg(), images.cmyk_jpeg(), restarts.getvalue()):
+        expected = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        assert decode(data).shape[:2] == expected.shape[:2]
