@@ -6,8 +6,8 @@ machine over the part headers, a spooled file per part, the parameter's validati
 of CPU per request at 16 clients, 5 % of the throughput (README, "Speed"). So a body small enough
 to be held in memory anyway (`max_in_memory`, HWR_UPLOAD_MEMORY_BYTES) that is well-formed
 multipart is split here with a few `bytes.find`s, and only the file is kept. Any other body
-(larger, without a Content-Length, malformed, lacking the field) goes to Starlette's parser,
-whose answers (400, 422) it keeps.
+(larger, without a Content-Length, malformed, lacking the field or repeating it) goes to
+Starlette's parser, whose answers (400, 422) it keeps.
 """
 
 from __future__ import annotations
@@ -29,13 +29,18 @@ from app.validation import SUPPORTED_FORMATS
 
 
 def file_part(body: bytes, boundary: bytes, field: str) -> bytes | None:
-    """The content of the first part named `field` that carries a filename, in a well-formed
-    multipart body; None for anything else."""
+    """The content of the one part named `field`, a file (it carries a filename), in a
+    well-formed multipart body; None for anything else, which the general parser then answers.
+
+    Every part is read, not only up to the file: a second part of that name must reach the
+    general parser, which refuses it, so that the body gets the same answer whichever path
+    it takes (issue 22: this split took the first `file`, Starlette's form the last)."""
     delimiter = b"--" + boundary
     if not body.startswith(delimiter + b"\r\n"):
         return None
     separator = b"\r\n" + delimiter
     start = len(delimiter) + 2
+    found: tuple[int, int] | None = None
     while True:
         headers_end = body.find(b"\r\n\r\n", start)
         if headers_end < 0:
@@ -43,27 +48,40 @@ def file_part(body: bytes, boundary: bytes, field: str) -> bytes | None:
         content_end = body.find(separator, headers_end + 4)
         if content_end < 0:
             return None
-        if is_file_field(body[start:headers_end], field):
-            return body[headers_end + 4 : content_end]
+        disposition = part_disposition(body[start:headers_end])
+        if disposition is None:
+            return None  # headers that do not parse: the general parser's to answer
+        name, is_file = disposition
+        if name == field.encode():
+            if found is not None or not is_file:
+                return None  # repeated, or a text field: the general parser refuses both
+            found = (headers_end + 4, content_end)
         after = content_end + len(separator)
-        if body[after : after + 2] != b"\r\n":
-            return None  # the closing delimiter (`--`), or not multipart
+        ending = body[after : after + 2]
+        if ending == b"--":  # the closing delimiter
+            return body[found[0] : found[1]] if found is not None else None
+        if ending != b"\r\n":
+            return None  # not multipart
         start = after + 2
 
 
-def is_file_field(headers: bytes, field: str) -> bool:
+def part_disposition(headers: bytes) -> tuple[bytes, bool] | None:
+    """A part's form field name and whether it is a file (has a filename); None when a line is
+    not a header or the part names no form field (Starlette's form answers those 400)."""
+    disposition = None
     for line in headers.split(b"\r\n"):
         name, colon, value = line.partition(b":")
         if not colon:
-            return False  # not a header line: leave the body to the general parser
+            return None
         if name.strip().lower() == b"content-disposition":
-            disposition, options = parse_options_header(value.strip())
-            return (
-                disposition == b"form-data"
-                and options.get(b"name") == field.encode()
-                and (b"filename" in options)
-            )
-    return False
+            disposition = value.strip()  # the last one counts, as in Starlette's form
+    if disposition is None:
+        return None
+    kind, options = parse_options_header(disposition)
+    field = options.get(b"name")
+    if kind != b"form-data" or field is None:
+        return None
+    return field, b"filename" in options
 
 
 @asynccontextmanager
@@ -93,10 +111,15 @@ async def _uploaded_file(request: Request, field: str, max_in_memory: int) -> As
         request = Request(request.scope, replaying(body))
     # Starlette's parser: it spools large files, and its 400 for a broken body is the answer.
     async with request.form() as form:
-        upload = form.get(field)
-        if not isinstance(upload, UploadFile):
-            error: dict[str, Any] = {"type": "missing", "loc": ("body", field), "msg": "Field required"}
+        uploads = form.getlist(field)
+        if len(uploads) > 1:
+            # One image per request; which of several was meant is not for the server to guess.
+            error = {"type": "too_many", "loc": ("body", field), "msg": f"send one file, not {len(uploads)}"}
             raise RequestValidationError([error])
+        upload = uploads[0] if uploads else None
+        if not isinstance(upload, UploadFile):
+            missing: dict[str, Any] = {"type": "missing", "loc": ("body", field), "msg": "Field required"}
+            raise RequestValidationError([missing])
         yield upload.file
 
 

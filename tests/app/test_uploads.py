@@ -20,6 +20,7 @@ def body(*parts: bytes, boundary: bytes = b"b0und") -> bytes:
 
 DISPOSITION = 'Content-Disposition: form-data; name="file"; filename="a; b.png"'
 FILE = part([DISPOSITION, "Content-Type: image/png"], IMAGE)
+SECOND_FILE = part(['Content-Disposition: form-data; name="file"; filename="second.png"'], b"other")
 
 
 @pytest.mark.parametrize(
@@ -27,10 +28,9 @@ FILE = part([DISPOSITION, "Content-Type: image/png"], IMAGE)
     [
         [FILE],
         [part(['Content-Disposition: form-data; name="note"'], b"hello"), FILE],
-        [FILE, part(['Content-Disposition: form-data; name="file"; filename="second.png"'], b"other")],
         [part(['content-disposition: form-data; filename="x.png"; name=file'], IMAGE)],
     ],
-    ids=["alone", "after-a-field", "first-of-two", "lower-case-unquoted"],
+    ids=["alone", "after-a-field", "lower-case-unquoted"],
 )
 def test_the_file_part_is_found(parts):
     assert file_part(body(*parts), b"b0und", "file") == IMAGE
@@ -46,8 +46,23 @@ def test_the_file_part_is_found(parts):
         b"--b0und\r\nbroken",
         b'{"file": "aGVsbG8="}',
         body(part(["no colon here"], IMAGE)),
+        # Issue 22: two parts of the field went to the first here and to the last in Starlette's form.
+        body(FILE, SECOND_FILE),
+        body(part(['Content-Disposition: form-data; name="file"'], b"a text field"), FILE),
+        body(FILE, part(["Content-Type: text/plain"], b"a part without a name")),
     ],
-    ids=["text-field", "other-name", "other-boundary", "truncated", "no-headers-end", "json", "bad-header"],
+    ids=[
+        "text-field",
+        "other-name",
+        "other-boundary",
+        "truncated",
+        "no-headers-end",
+        "json",
+        "bad-header",
+        "two-files",
+        "text-field-and-file",
+        "nameless-part",
+    ],
 )
 def test_anything_else_is_left_to_the_general_parser(data):
     assert file_part(data, b"b0und", "file") is None
@@ -83,3 +98,24 @@ def test_a_body_the_split_leaves_alone_gets_the_general_answers(client, letter_p
     response = post_body(client, text_only)
     assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
     assert "body.file" in response.json()["error"]["message"]
+
+
+def test_two_files_in_the_field_are_refused_on_every_path(make_client, model_dir, letter_png, images):
+    # Issue 22: the split answered the first file and Starlette's form the last, so the same
+    # body was classified differently with and without a Content-Length.
+    two = body(
+        part(['Content-Disposition: form-data; name="file"; filename="a.png"'], letter_png),
+        part(['Content-Disposition: form-data; name="file"; filename="b.png"'], images.blank_photo()),
+    )
+    fast = post_body(make_client(model_dir), two)
+    spooled = post_body(make_client(model_dir, upload_memory_bytes=100), two)
+    chunked = make_client(model_dir).post(
+        "/predict/letter",
+        content=iter([two[:100], two[100:]]),
+        headers={"content-type": "multipart/form-data; boundary=b0und"},
+    )
+    for response in (fast, spooled, chunked):
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "validation_error"
+        assert error["message"] == "body.file: send one file, not 2"
