@@ -16,14 +16,8 @@ from tests.training.fake_bengali import (
     write_fake_bengali,
 )
 from training.data.bengali_render import find_fonts
-from training.data.handwritten_graphemes import (
-    HandwritingSpec,
-    RealRoots,
-    build_handwriting_task,
-    load_banglalekha,
-    on_square,
-    split_by_writer,
-)
+from training.data.handwriting_task import HandwritingSpec, build_handwriting_task
+from training.data.handwritten_graphemes import RealRoots, load_banglalekha, on_square, split_by_writer
 from training.data.pen import HELDOUT_PEN, TRAIN_PEN, redraw, skeleton_points
 from training.data.tasks import load_task
 

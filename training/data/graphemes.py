@@ -343,7 +343,7 @@ def graphemes(
     With `handwriting` (HandwritingSpec fields): real roots, compositions and pen renders instead
     (training.data.handwritten_graphemes)."""
     if handwriting is not None:
-        from training.data.handwritten_graphemes import HandwritingSpec, build_handwriting_task
+        from training.data.handwriting_task import HandwritingSpec, build_handwriting_task
 
         spec = HandwritingSpec(**handwriting)
         return build_handwriting_task(data_dir, seed, spec, evaluation_only=evaluation_only)
