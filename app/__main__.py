@@ -16,6 +16,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
 from app.config import Settings
+from app.connections import guarded_protocol
 from app.logs import configure_logging
 from app.metrics import NoMetricsDirectory, forget_process, metrics_shared_between_processes
 from app.workers import Supervisor
@@ -46,6 +47,8 @@ def main() -> None:
         access_log=False,  # RequestContextMiddleware writes the access log, with request ids
         server_header=False,  # do not advertise the server software
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        timeout_keep_alive=settings.keep_alive_timeout_s,
+        http=guarded_protocol(settings.max_header_bytes, settings.header_timeout_s),
     )
     if settings.workers == 1:
         uvicorn.run(worker_app(settings), **config)

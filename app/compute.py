@@ -1,13 +1,13 @@
 """Where a request's blocking work runs (decode → inference, a store call): at most
 `max_concurrency` at once per process, each finished and answered once begun.
 
-With one at a time (the default) a prediction is computed on the event loop itself. A worker
-thread would let the loop go on with other connections meanwhile, but the loop and the thread
-share one GIL, handed back and forth at every OpenCV, NumPy or ONNX Runtime call, and each
-request wakes the thread and then the loop: 0.4 ms more CPU per crop with one client, 3.8 % less
-throughput at 16 (README, "Speed"). The price: while a prediction computes (~1–25 ms; a maximal
-40-MP image 0.5 s) this process answers nothing else, health checks included, and its other
-uploads wait in the socket buffers.
+By default each runs in a worker thread, so the event loop goes on answering other connections,
+health probes included, meanwhile. With `in_event_loop` (HWR_COMPUTE_IN_EVENT_LOOP) and one at a
+time it runs on the event loop itself: the loop and a thread share one GIL, handed back and forth
+at every OpenCV, NumPy or ONNX Runtime call, and each request wakes the thread and then the loop
+(0.4 ms more CPU per crop with one client; README, "Speed"). The price of the loop: while a
+prediction computes (~1–25 ms; a maximal 40-MP image 0.5 s) this process answers nothing else,
+health checks included, and its other uploads wait in the socket buffers (issue 22).
 """
 
 from __future__ import annotations

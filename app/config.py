@@ -81,14 +81,29 @@ class Settings(BaseSettings):
     # container's memory limit, and 2 CPUs gain nothing from more (docs/reliability.md).
     max_concurrency: int = Field(default=1, ge=1)
     # With max_concurrency 1: compute on the event loop, not in a worker thread (app/compute.py:
-    # less CPU per request; the process answers nothing else meanwhile). More need threads.
-    compute_in_event_loop: bool = True
+    # less CPU per request, but the process answers nothing else meanwhile, health probes
+    # included: 0.5 s per maximal photo, up to 21 queued). Off by default so probes stay
+    # answered (issue 22); the cost is in docs/reliability.md. More at once always need threads.
+    compute_in_event_loop: bool = False
     max_queue: int = Field(default=20, ge=0)
     retry_after_s: int = Field(default=1, ge=1)
     # A request must be received and given a worker within this, else 408 (still uploading) or
     # 503. On SIGTERM, in-flight requests get this long to finish: under Docker's 10 s stop
     # timeout, so the process ends on its own terms, not by SIGKILL.
     request_timeout_s: float = Field(default=30.0, gt=0)
+    # A request body must keep coming at this many bytes per second on average once its first
+    # `body_rate_grace_s` have passed, else 408 and its admission slot is free at once: 60 clients
+    # sending a byte every 2 s held every slot of 2 workers, so every prediction got 503. 8 KiB/s
+    # is a poor mobile uplink; a 10 MB upload needs 333 KB/s to beat the deadline anyway. 0: off.
+    body_min_bytes_per_s: int = Field(default=8192, ge=0)
+    body_rate_grace_s: float = Field(default=2.0, ge=0)
+    # Before the app (app/connections.py): a request line + headers longer than this → 431 and
+    # the connection closed (uvicorn's httptools had no cap: 300 MB headers were held); the whole
+    # head within header_timeout_s of its first byte, else 408 and closed; a connection with no
+    # request under way is closed after keep_alive_timeout_s (also before its first request).
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0)
     shutdown_timeout_s: int = Field(default=8, ge=1)
     # Origins allowed to call the API from a browser (comma-separated or a JSON list); none by default.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()

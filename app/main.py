@@ -126,7 +126,11 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         retry_after_s=settings.retry_after_s,
     )
     app.add_middleware(
-        RequestTimeoutMiddleware, timeout_s=settings.request_timeout_s, retry_after_s=settings.retry_after_s
+        RequestTimeoutMiddleware,
+        timeout_s=settings.request_timeout_s,
+        retry_after_s=settings.retry_after_s,
+        min_bytes_per_s=settings.body_min_bytes_per_s,
+        rate_grace_s=settings.body_rate_grace_s,
     )
     if settings.api_token is not None:
         app.add_middleware(BearerAuthMiddleware, token=settings.api_token.get_secret_value())

@@ -1,6 +1,6 @@
 """Paired A/B of service settings: every variant started at once, driven in turn in short bursts.
 
-    .venv/bin/python -m bench.ab thread:COMPUTE_IN_EVENT_LOOP=false loop:
+    .venv/bin/python -m bench.ab loop:COMPUTE_IN_EVENT_LOOP=true thread:
     .venv/bin/python -m bench.ab --bursts 10 cv1:OPENCV_THREADS=1 cv0:OPENCV_THREADS=0
 
 This machine's speed drifts by 10–20 % between runs minutes apart, more than most changes it is

@@ -123,8 +123,8 @@ def write_model(
     return TinyModel(directory=directory, manifest=manifest, weights=weights)
 
 
-# Settings for tests that hold a prediction mid-computation and meanwhile call the service: by
-# default the one prediction at a time runs on the event loop, which then answers nobody else.
+# Settings for tests that hold a prediction mid-computation and meanwhile call the service: in a
+# worker thread (the default since issue 22, stated so that these tests do not hang on the loop).
 ONE_IN_A_THREAD = {"max_concurrency": 1, "compute_in_event_loop": False}
 
 

@@ -1,13 +1,15 @@
 """Admission (503 + Retry-After instead of an unbounded queue), the worker cap, and request deadlines.
 
 A prediction held up mid-computation (`gated_preprocess`) leaves the service answering others only
-when it computes in a worker thread (`compute_in_event_loop=False`); by default one prediction
-at a time is computed on the event loop itself (app/compute.py).
+when it computes in a worker thread (`compute_in_event_loop=False`, the default); with
+`compute_in_event_loop=True` one prediction at a time is computed on the event loop itself
+(app/compute.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import app.routers.predict as predict_module
+from app.admission import AdmissionMiddleware
 from app.config import Settings
 from app.main import create_app
 from tests.app.conftest import ONE_IN_A_THREAD, predict_scope
@@ -142,16 +145,36 @@ def test_one_at_a_time_is_computed_on_the_event_loop(make_client, model_dir, let
         return real(image, config)
 
     monkeypatch.setattr(predict_module, "preprocess", recording)
-    for overrides in ({}, {"compute_in_event_loop": False}, {"max_concurrency": 2}):
+    for overrides in ({"compute_in_event_loop": True}, {}, {"max_concurrency": 2}):
         assert post(make_client(model_dir, **overrides), letter_png).status_code == 200
     assert where == ["event loop", "worker thread", "worker thread"]  # more at once need threads
+
+
+def test_by_default_health_is_answered_while_a_prediction_computes(
+    make_client, model_dir, letter_png, gated_preprocess
+):
+    # Issue 22: on the event loop (the former default) a running prediction held up the probes.
+    client = make_client(model_dir)
+    with ThreadPoolExecutor(1) as pool:
+        computing = pool.submit(post, client, letter_png)
+        assert gated_preprocess.entered.wait(WAIT)
+        started = time.perf_counter()
+        assert client.get("/health/live").status_code == 200
+        assert client.get("/health/ready").status_code == 200
+        answered_in = time.perf_counter() - started
+        gated_preprocess.release.set()
+        assert computing.result(WAIT).status_code == 200
+    assert answered_in < 2
 
 
 STALLED_HEAD = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n\x89PNG'
 
 
 def test_on_the_event_loop_an_upload_in_flight_still_holds_its_slot(model_dir):
-    app = create_app(Settings(model_dir=model_dir, max_concurrency=1, max_queue=0, retry_after_s=3))
+    settings = Settings(
+        model_dir=model_dir, max_concurrency=1, compute_in_event_loop=True, max_queue=0, retry_after_s=3
+    )
+    app = create_app(settings)
     uploading = asyncio.Event()
     refused: list[dict] = []
 
@@ -203,8 +226,74 @@ def test_a_stalled_upload_times_out_with_408(model_dir):
     assert sent[0]["status"] == 408 and b"request_timeout" in sent[1]["body"]
 
 
+def test_a_body_slower_than_the_minimum_rate_gets_408_and_leaves(model_dir):
+    # Issue 22: 60 clients sending a byte every 2 s held every admission slot until the deadline.
+    settings = Settings(model_dir=model_dir, max_queue=0, body_min_bytes_per_s=1000, body_rate_grace_s=0.3)
+    app = create_app(settings)
+    sent: list[dict] = []
+
+    chunks = [STALLED_HEAD]  # the file part's headers, then its content a byte at a time
+
+    async def trickle():
+        await asyncio.sleep(0.05)
+        return {"type": "http.request", "body": chunks.pop() if chunks else b"x", "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    started = time.perf_counter()
+    asyncio.run(asyncio.wait_for(app(predict_scope(), trickle, send), WAIT))
+    # Far within the 30 s deadline: the grace, then as long as the bytes sent pay for.
+    assert time.perf_counter() - started < 2
+    assert sent[0]["status"] == 408
+    error = json.loads(sent[1]["body"])["error"]
+    assert error["code"] == "request_timeout" and "bytes/s" in error["message"]
+    assert find_admission(app).in_flight == 0  # the slot is free again
+
+
+def find_admission(app) -> AdmissionMiddleware:
+    layer = app.middleware_stack
+    while not isinstance(layer, AdmissionMiddleware):
+        layer = layer.app
+    return layer
+
+
+def test_a_body_at_the_minimum_rate_is_read(model_dir, letter_png):
+    body = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+    body += letter_png + b"\r\n--x--\r\n"
+    pieces = [body[i : i + 200] for i in range(0, len(body), 200)]
+    app = create_app(Settings(model_dir=model_dir, body_min_bytes_per_s=1000, body_rate_grace_s=0.3))
+    sent: list[dict] = []
+
+    async def steady():  # 200 bytes every 0.1 s: twice the minimum rate
+        await asyncio.sleep(0.1)
+        piece = pieces.pop(0)
+        return {"type": "http.request", "body": piece, "more_body": bool(pieces)}
+
+    async def send(message):
+        sent.append(message)
+
+    async def served():
+        async with app.router.lifespan_context(app):
+            await app(predict_scope(), steady, send)
+
+    asyncio.run(asyncio.wait_for(served(), WAIT))
+    assert sent[0]["status"] == 200, sent
+
+
 @pytest.mark.parametrize(
-    "bad", [{"max_concurrency": 0}, {"max_queue": -1}, {"retry_after_s": 0}, {"request_timeout_s": 0}]
+    "bad",
+    [
+        {"max_concurrency": 0},
+        {"max_queue": -1},
+        {"retry_after_s": 0},
+        {"request_timeout_s": 0},
+        {"body_min_bytes_per_s": -1},
+        {"body_rate_grace_s": -1},
+        {"max_header_bytes": 100},
+        {"header_timeout_s": 0},
+        {"keep_alive_timeout_s": 0},
+    ],
 )
 def test_invalid_limits_fail_at_start(bad):
     with pytest.raises(ValueError):
