@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import ServiceError
+from app.errors import PayloadTooLarge, ServiceError
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 BYTES = "BYTES"
@@ -48,6 +48,10 @@ MAX_DIMENSIONS = 32
 # integer, even one with a zero dimension; zeros aside, its dimensions may multiply up to this.
 MAX_ELEMENTS = (2**63 - 1) // 8
 _SHARED_MEMORY = "shared_memory_region"
+# Values a request holds besides its input's data (names, shapes, parameters, outputs, a few
+# separators in strings): far more than any real request needs, far fewer than the millions of
+# numbers a body within the byte cap can hold, which take seconds to parse (issue 22).
+JSON_STRUCTURE_VALUES = 4096
 
 
 class ProtocolError(ServiceError):
@@ -133,6 +137,21 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
         # The id is echoed in the answer, which would then fail to encode.
         raise ProtocolError(f"id must be valid Unicode text {_NO_SURROGATES}")
     return InferRequest(request_id, inputs, outputs, binary_outputs)
+
+
+def check_json_values(body: bytes, header_length: str | None, max_values: int) -> None:
+    """Refuses (413) a JSON header of more than `max_values` values before any of it is parsed.
+
+    The byte cap cannot tell: base64 images make a legal JSON body as long as the cap allows,
+    while the cost of parsing grows with the number of values. Each value but the last of its
+    list or object is followed by a comma, so counting commas (a few ms for 10 MB) bounds it;
+    a comma inside a string counts too, which only errs towards refusing."""
+    commas = body.count(b",", 0, _json_length(body, header_length))
+    if commas >= max_values:
+        raise PayloadTooLarge(
+            f"the JSON holds more than {max_values} values (the largest request this model takes); "
+            "send fewer inputs, or the tensor as binary data"
+        )
 
 
 def encode_infer_response(

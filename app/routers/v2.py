@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
 from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
@@ -35,11 +36,13 @@ from app.routers.predict import Stopwatch, prepare
 from app.v2_protocol import (
     BYTES,
     HEADER_LENGTH,
+    JSON_STRUCTURE_VALUES,
     InferRequest,
     InputTensor,
     OutputTensor,
     ProtocolError,
     RequestedOutput,
+    check_json_values,
     classification,
     encode_infer_response,
     error_body,
@@ -167,11 +170,20 @@ async def run_infer(model: LoadedModel, request: Request, settings: Settings, co
         # Never reaches anyone: the client left, or the byte cap has already answered 413.
         return Response(status_code=400)
     header_length = request.headers.get(HEADER_LENGTH)
+    # Here, not in the computation: a body of millions of JSON values is refused before it is
+    # parsed, and without taking a compute slot.
+    check_json_values(body, header_length, max_json_values(model.manifest, settings))
     # At most `max_concurrency` requests compute at once; once a worker is ours, the work is answered.
     content, json_length = await compute.run(partial(infer_body, model, body, header_length, settings))
     if json_length is None:
         return Response(content, media_type="application/json")
     return Response(content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(json_length)})
+
+
+def max_json_values(manifest: Manifest, settings: Settings) -> int:
+    """The most values a legal request to this model holds in JSON: a full batch of its FP32
+    input as numbers, and the request's own fields."""
+    return settings.max_batch_files * math.prod(manifest.input.shape[1:]) + JSON_STRUCTURE_VALUES
 
 
 def infer_body(

@@ -9,10 +9,12 @@ import struct
 import numpy as np
 import pytest
 
+from app.errors import PayloadTooLarge
 from app.v2_protocol import (
     HEADER_LENGTH,
     OutputTensor,
     ProtocolError,
+    check_json_values,
     classification,
     encode_bytes_elements,
     encode_infer_response,
@@ -247,3 +249,14 @@ def test_classification_is_tritons_value_index_label_largest_first():
     ]
     assert classification(values, 99).shape == (2, 4)  # k is capped at the class count, as Triton does
     assert classification(values, 1).tolist() == [["2.000000:1"], ["3.250000:0"]]  # no labels: no ":label"
+
+
+def test_json_values_are_counted_in_the_json_header_only():
+    tensor = {"name": "x", "datatype": "UINT8", "shape": [3], "parameters": {"binary_data_size": 3}}
+    header = json.dumps({"inputs": [tensor]}).encode()
+    body = header + b",,,"  # binary data may hold any byte, commas included
+    check_json_values(body, str(len(header)), max_values=4)
+    with pytest.raises(PayloadTooLarge, match="more than 3 values"):
+        check_json_values(body, str(len(header)), max_values=3)
+    with pytest.raises(PayloadTooLarge):
+        check_json_values(b"[" + b"0," * 10 + b"0]", None, max_values=10)
