@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 import warnings
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 # Set by RequestContextMiddleware for the request being served; worker threads inherit it.
@@ -25,6 +27,13 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, No
     "color_message",
 }
 _stamping = False
+
+# A logged traceback is bounded (issue 22: each 500 wrote 12.8 KB, most of it the server's and
+# middlewares' frames, and an exception's message can carry any amount of data). The innermost
+# frames, where the bug is, are kept; the outer ones are the same on every request.
+MAX_TRACEBACK_FRAMES = 12  # per exception of a chain
+MAX_TRACEBACK_PIECE_CHARS = 1000  # a frame's lines, or an exception's message
+MAX_TRACEBACK_CHARS = 8000  # the whole, chained exceptions included; beyond, its end is kept
 
 
 def stamp_request_ids() -> None:
@@ -48,6 +57,9 @@ def stamp_request_ids() -> None:
 
 
 class JsonFormatter(logging.Formatter):
+    def formatException(self, ei: ExcInfo) -> str:
+        return bounded_traceback(ei)
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -60,6 +72,37 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+
+
+def bounded_traceback(exc_info: ExcInfo) -> str:
+    """The traceback of `exc_info`, at most MAX_TRACEBACK_CHARS: the innermost frames of each
+    exception, each frame and message cut to MAX_TRACEBACK_PIECE_CHARS."""
+    _, value, tb = exc_info
+    if value is None:  # `exc_info=True` outside an exception
+        return "NoneType: None"
+    # A negative limit keeps the last (innermost) frames, for the chained exceptions too.
+    summary = traceback.TracebackException.from_exception(value, limit=-MAX_TRACEBACK_FRAMES)
+    left_out = sum(1 for _ in traceback.walk_tb(tb)) - len(summary.stack)
+    pieces = [_cut(piece, MAX_TRACEBACK_PIECE_CHARS) for piece in summary.format()]
+    if left_out > 0:
+        # Said under the exception raised last, the one `tb` belongs to, printed last in a chain.
+        headers = [i for i, piece in enumerate(pieces) if "Traceback (most recent call last):" in piece]
+        header = headers[-1] if headers else -1
+        pieces.insert(header + 1, f"  [{left_out} outer frames left out]\n")
+    text = "".join(pieces).rstrip("\n")
+    if len(text) > MAX_TRACEBACK_CHARS:
+        kept = text[len(text) - MAX_TRACEBACK_CHARS + 100 :]  # room for the note
+        text = f"[{len(text) - len(kept)} characters of the traceback's start left out]\n{kept}"
+    return text
+
+
+def _cut(piece: str, limit: int) -> str:
+    if len(piece) <= limit:
+        return piece
+    return f"{piece[:limit]}[... {len(piece) - limit} characters left out]\n"
 
 
 def configure_logging(level: str) -> None:

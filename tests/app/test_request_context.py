@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
+import traceback
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import PngImagePlugin
 
 from app.config import Settings
-from app.logs import JsonFormatter
+from app.logs import MAX_TRACEBACK_CHARS, JsonFormatter, bounded_traceback
 from app.main import create_app
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -107,3 +109,59 @@ def test_formatter_writes_one_json_object_with_extra_fields():
     entry = json.loads(line)
     assert entry["message"] == "hello world" and entry["status"] == 418 and entry["level"] == "WARNING"
     assert "request_id" not in entry  # outside a request
+
+
+def test_a_500s_logged_traceback_is_bounded_and_keeps_where_it_failed(model_dir, caplog):
+    # Issue 22: each 500 wrote 12.8 KB of log, and a long message or a deep stack had no bound.
+    app = create_app(Settings(model_dir=model_dir))
+
+    def deep(depth: int) -> None:
+        if depth:
+            deep(depth - 1)
+        try:
+            raise ValueError("the cause " + "a" * 100_000)
+        except ValueError as exc:
+            raise RuntimeError("innermost detail " + "b" * 100_000) from exc
+
+    @app.get("/boom")
+    def boom() -> None:
+        deep(40)
+
+    with caplog.at_level(logging.ERROR), TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/boom", headers={"X-Request-ID": "trace-me"}).status_code == 500
+    [record] = [r for r in caplog.records if r.name == "app.main"]
+    line = JsonFormatter().format(record)
+    assert len(line) < MAX_TRACEBACK_CHARS + 1_000
+    entry = json.loads(line)
+    assert entry["request_id"] == "trace-me" and len(entry["exception"]) <= MAX_TRACEBACK_CHARS
+    trace = entry["exception"]
+    assert "outer frames left out" in trace and "characters left out" in trace
+    assert ", in deep\n" in trace and "ValueError: the cause aaa" in trace
+    assert trace.splitlines()[-1].startswith("RuntimeError: innermost detail bbb")
+
+
+def test_a_short_traceback_is_logged_whole():
+    try:
+        raise KeyError("short")
+    except KeyError as exc:
+        info = sys.exc_info()
+        expected = "".join(traceback.format_exception(exc)).rstrip("\n")
+    assert bounded_traceback(info) == expected
+
+
+def test_a_long_chain_of_exceptions_keeps_its_end_within_the_bound():
+    def chain(depth: int) -> None:
+        try:
+            if depth:
+                chain(depth - 1)
+            raise KeyError("the first")
+        except Exception as exc:
+            raise ValueError(f"level {depth} " + "c" * 2_000) from exc
+
+    try:
+        chain(30)
+    except ValueError:
+        trace = bounded_traceback(sys.exc_info())
+    assert len(trace) <= MAX_TRACEBACK_CHARS
+    assert trace.startswith("[") and "characters of the traceback's start left out" in trace.splitlines()[0]
+    assert trace.splitlines()[-1].startswith("ValueError: level 30 ccc")
