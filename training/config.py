@@ -87,8 +87,27 @@ def _build(cls: type, values: dict[str, Any]) -> Any:
             value = _build(nested, value)
         elif isinstance(value, list):
             value = tuple(value)
-        kwargs[key] = value
+        annotation = known[key].type  # a string under `from __future__ import annotations`
+        name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+        kwargs[key] = _typed(cls.__name__, key, name, value)
     return cls(**kwargs)
+
+
+def _typed(owner: str, key: str, annotation: str, value: Any) -> Any:
+    """A number field's value as its type: YAML reads `3e-3` (no dot) as a string, and a typo such as
+    `epochs=ten` should fail here, not deep inside training."""
+    kind = {"float": float, "int": int}.get(annotation)
+    if kind is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | str):
+        try:
+            number = kind(value)
+        except ValueError:
+            pass
+        else:
+            if kind is float or float(value) == number:  # an int field takes 3 or "3", not 2.5
+                return number
+    raise ValueError(f"{owner}.{key} must be {annotation}, got {value!r}")
 
 
 def load_config(path: Path | None, overrides: list[str] | None = None) -> TrainConfig:

@@ -86,3 +86,14 @@ def test_ema_follows_the_model_inside_wrappers():
         model.weight.add_(1.0)
     ema.update(wrapped)
     torch.testing.assert_close(ema.module.weight, model.weight)
+
+
+def test_number_overrides_are_typed_whatever_yaml_reads():
+    from training.config import load_config
+
+    cfg = load_config(None, ["lr=3e-3", "epochs=4", "preprocess.blur_sigma=1", "weight_decay=0"])
+    assert cfg.lr == 0.003 and isinstance(cfg.lr, float)
+    assert cfg.epochs == 4 and cfg.preprocess.blur_sigma == 1.0 and isinstance(cfg.weight_decay, float)
+    for bad in ("epochs=ten", "epochs=2.5", "lr=fast"):
+        with pytest.raises(ValueError, match="must be"):
+            load_config(None, [bad])
