@@ -22,7 +22,7 @@ from app.admission import AdmissionMiddleware
 from app.asgi import error_response
 from app.auth import BearerAuthMiddleware, bearer_scheme
 from app.batching import DynamicBatcher
-from app.body_limit import BodySizeLimitMiddleware
+from app.body_limit import MULTIPART_OVERHEAD_BYTES, BodySizeLimitMiddleware
 from app.compute import Compute
 from app.config import Settings
 from app.errors import HTTP_STATUS_CODES, ServiceError, error_body
@@ -116,15 +116,18 @@ def start_batchers(
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
     """Outermost last. A request meets: request id + access log → CORS → metrics → bearer token
-    → deadline → admission → byte cap → the routes. So every answer, refusals included, carries
-    the request id and CORS headers and is counted; unauthenticated requests take no admission
-    slot; the deadline covers waiting for a worker."""
-    app.add_middleware(BodySizeLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
+    → deadline → byte cap → admission (once the body is in) → the routes. So every answer,
+    refusals included, carries the request id and CORS headers and is counted; unauthenticated
+    requests take no admission slot; the deadline covers the upload and waiting for a worker; a
+    body over the cap is refused before admission holds any of it."""
+    max_in_flight = settings.max_concurrency + settings.max_queue
     app.add_middleware(
         AdmissionMiddleware,
-        max_in_flight=settings.max_concurrency + settings.max_queue,
+        max_in_flight=max_in_flight,
         retry_after_s=settings.retry_after_s,
+        max_body_bytes=max_in_flight * (settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES),
     )
+    app.add_middleware(BodySizeLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(
         RequestTimeoutMiddleware,
         timeout_s=settings.request_timeout_s,

@@ -116,14 +116,20 @@ def test_a_connection_that_sends_nothing_is_closed(server: Server):
     assert time.monotonic() - started < LIMIT_S
 
 
-def test_a_trickled_body_gets_408_and_frees_its_admission_slot(letters_dir, tmp_path, letter_png):
-    # One worker with 2 admission slots, both taken by clients sending a byte every 0.25 s.
+def test_a_trickled_body_takes_no_admission_slot_and_gets_408(letters_dir, tmp_path, letter_png):
+    # One worker with 2 admission slots, and 2 clients sending a byte every 0.25 s (issue 22:
+    # they took both slots on arrival, and every prediction got 503 until the 30 s deadline).
     settings = {"workers": 1, "max_queue": 1, "body_min_bytes_per_s": 1000, "body_rate_grace_s": 0.5}
     with running_server(letters_dir, tmp_path / "server.log", settings) as server:
         body = multipart(letter_png)
         slow = [connect(server) for _ in range(2)]
         for sock in slow:
             sock.sendall(predict_request(body)[: -len(body)])  # the head; the body comes slowly
+        # While they trickle, a prediction sent at the usual speed is served: they hold no slot.
+        with connect(server) as sock:
+            sock.sendall(predict_request(body))
+            status, answer = status_and_body(read_until_closed(sock))
+        assert status == 200, answer
         started = time.monotonic()
         answered: dict[int, bytes] = {}
         while len(answered) < len(slow) and time.monotonic() - started < LIMIT_S:
@@ -148,7 +154,7 @@ def test_a_trickled_body_gets_408_and_frees_its_admission_slot(letters_dir, tmp_
         for response in answered.values():
             status, answer = status_and_body(response)
             assert status == 408 and json.loads(answer)["error"]["code"] == "request_timeout"
-        # Their slots are free: a prediction sent at the usual speed is served.
+        # And after them too.
         with connect(server) as sock:
             sock.sendall(predict_request(body))
             status, answer = status_and_body(read_until_closed(sock))

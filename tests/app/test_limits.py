@@ -170,13 +170,14 @@ def test_by_default_health_is_answered_while_a_prediction_computes(
 STALLED_HEAD = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n\x89PNG'
 
 
-def test_on_the_event_loop_an_upload_in_flight_still_holds_its_slot(model_dir):
+def test_an_upload_in_flight_takes_no_slot(model_dir):
+    # Issue 22: a slot taken on arrival let slow uploads hold every slot; the body comes first.
     settings = Settings(
         model_dir=model_dir, max_concurrency=1, compute_in_event_loop=True, max_queue=0, retry_after_s=3
     )
     app = create_app(settings)
     uploading = asyncio.Event()
-    refused: list[dict] = []
+    answered: list[dict] = []
 
     async def stalled_receive():
         if not uploading.is_set():
@@ -192,17 +193,53 @@ def test_on_the_event_loop_an_upload_in_flight_still_holds_its_slot(model_dir):
         pass
 
     async def collect(message):
-        refused.append(message)
+        answered.append(message)
 
     async def both():
         first = asyncio.create_task(app(predict_scope(), stalled_receive, ignore))
         await uploading.wait()
-        await app(predict_scope(), empty_receive, collect)
+        await app(predict_scope(), empty_receive, collect)  # admitted: an empty form is a 422
+        assert find_admission(app).body_bytes == len(STALLED_HEAD)  # the stalled one's bytes count
         first.cancel()
 
     asyncio.run(asyncio.wait_for(both(), WAIT))
-    assert refused[0]["status"] == 503 and b"overloaded" in refused[1]["body"]
-    assert (b"retry-after", b"3") in refused[0]["headers"]
+    assert answered[0]["status"] == 422, answered
+
+
+def test_bodies_held_past_the_byte_budget_are_refused_at_once():
+    received: list[bytes] = []
+
+    async def app(scope, receive, send):
+        while (message := await receive())["more_body"]:
+            received.append(message["body"])
+        received.append(message["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    admission = AdmissionMiddleware(app, max_in_flight=5, retry_after_s=2, max_body_bytes=10)
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    def body(*chunks: bytes):
+        messages = [
+            {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+            for i, c in enumerate(chunks)
+        ]
+
+        async def receive():
+            return messages.pop(0)
+
+        return receive
+
+    asyncio.run(admission(predict_scope(), body(b"12345", b"6789"), send))
+    assert sent[0]["status"] == 200 and received == [b"12345", b"6789"]  # handed over as it came
+    sent.clear()
+    asyncio.run(admission(predict_scope(), body(b"123456", b"78901"), send))
+    assert sent[0]["status"] == 503 and (b"retry-after", b"2") in sent[0]["headers"]
+    assert b"10 bytes of uploads" in sent[1]["body"]
+    assert admission.body_bytes == 0 and admission.in_flight == 0
 
 
 def test_a_stalled_upload_times_out_with_408(model_dir):
@@ -248,7 +285,8 @@ def test_a_body_slower_than_the_minimum_rate_gets_408_and_leaves(model_dir):
     assert sent[0]["status"] == 408
     error = json.loads(sent[1]["body"])["error"]
     assert error["code"] == "request_timeout" and "bytes/s" in error["message"]
-    assert find_admission(app).in_flight == 0  # the slot is free again
+    admission = find_admission(app)
+    assert admission.in_flight == 0 and admission.body_bytes == 0  # nothing left held
 
 
 def find_admission(app) -> AdmissionMiddleware:
