@@ -5,6 +5,10 @@ client's body (a slow or stalled upload), else 503 with `Retry-After` (it waited
 worker). Once a worker has started on a prediction the deadline is lifted: a thread cannot be
 interrupted, so its answer is sent rather than thrown away (the pixel caps bound that work),
 and its admission slot stays taken until then.
+
+A body must also come at `min_bytes_per_s` on average once its first `rate_grace_s` have passed
+(a 408 as soon as it falls behind): without that, a client sending a byte every 2 s held its
+connection and the bytes it had sent for the whole deadline (issue 22).
 """
 
 from __future__ import annotations
