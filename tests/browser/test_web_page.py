@@ -92,7 +92,7 @@ def test_a_bengali_grapheme_with_its_parts(web_page: Page):
     expect(parts.nth(0).locator(".label").first).to_have_text("ঘ")
     expect(parts.nth(1).locator(".label").first).to_have_text("\u25ccি")
     expect(parts.nth(2).locator(".label").first).to_have_text("none")
-    assert web_page.locator("#result img.preview").evaluate("img => img.naturalWidth") == 32
+    assert web_page.locator("#result img.preview").evaluate("img => img.naturalWidth") == 64
 
 
 def test_a_blank_drawing_says_no_ink(web_page: Page):
