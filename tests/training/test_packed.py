@@ -167,3 +167,18 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path):
     again = train([tmp_path / "a"], tmp_path / "run", minutes=0.06, overrides=[], command="test", resume=True)
     assert again["epochs"] > first["epochs"] and again["steps"] > first["steps"]
     assert again["history"][: first["epochs"]] == first["history"]
+
+
+def test_the_variant_report_lists_each_run_with_its_speed(tmp_path, monkeypatch):
+    from training import packed_report
+
+    write_pack([tmp_path / "a"])
+    for name in ("narrow", "px8"):
+        overrides = ["packed.downsample=2"] if name == "px8" else []
+        train([tmp_path / "a"], tmp_path / "runs" / name, minutes=0.01, overrides=overrides, command="test")
+    monkeypatch.setattr(packed_report, "TIMED_RUNS", 5)
+    out = tmp_path / "report.md"
+    packed_report.main([str(tmp_path / "runs"), "--out", str(out)])
+    text = out.read_text()
+    rows = [line for line in text.splitlines() if line.startswith(("| narrow", "| px8"))]
+    assert len(rows) == 2 and "| 8 px |" in text and "| 16 px |" in text and " ms |" in rows[0]
