@@ -10,7 +10,7 @@
 # Writes RESULTS (default runs/gpu): <variant>/best.pt, <variant>.log and summary.log (all logs).
 set -uo pipefail
 set -f  # the variants' JSON values hold brackets: no globbing
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 MINUTES=${MINUTES:-7.5}
 RESULTS=${RESULTS:-runs/gpu}
