@@ -44,10 +44,14 @@ lint: $(VENV)/.dev ## ruff lint + format check, mypy on app/
 audit: $(VENV)/.dev ## pip-audit: known vulnerabilities in the installed dependencies (as CI runs it)
 	$(BIN)/pip-audit --skip-editable --progress-spinner off
 
-proofs: $(VENV)/.dev ## the hardening proofs of docs/reliability.md (~6 min: 10k-body fuzz, 2x2 min schemathesis, 60 s load)
+proofs: $(VENV)/.dev ## the hardening proofs of docs/reliability.md (~9 min on 2 cores: 10k bodies, 2x2 min schemathesis, 60 s load, image + v2 fuzz, connections, memory)
 	$(BIN)/python -m bench.fuzz_bodies
+	$(BIN)/python -m bench.structure_fuzz
+	$(BIN)/python -m bench.v2_fuzz
 	$(BIN)/python -m bench.schema_fuzz
 	$(BIN)/python -m bench.load_test
+	$(BIN)/python -m bench.hostile_connections
+	$(BIN)/python -m bench.memory_probe
 
 format: $(VENV)/.dev ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -3,7 +3,9 @@ and default settings (2 workers): huge headers, idle connections, bodies trickle
 
     .venv/bin/python -m bench.hostile_connections [--header-mb 300] [--idle 1400] [--slow 60]
 
-Prints, per attack, what the server answered and what it cost it (docs/reliability.md).
+Prints, per attack, what the server answered and what it cost it (docs/reliability.md). Exits 1
+unless every huge header got 431, every idle connection was closed with the service still live,
+and every prediction sent among the slow bodies got 200.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import resource
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -23,6 +26,7 @@ from bench.load_test import sample_uploads
 from bench.server import REPO, Server, running_server
 
 BOUNDARY = "hwrprobe"
+ATTACKS = ("huge headers", "idle connections", "slow bodies")
 
 
 def rss_mb(server: Server) -> float:
@@ -51,8 +55,8 @@ def status_of(sock: socket.socket) -> str:
     return head.split(b" ", 2)[1].decode() if head else "closed"
 
 
-def huge_headers(server: Server, header_mb: int, clients: int = 4) -> None:
-    """`clients` connections at once, each sending one header of `header_mb` MB."""
+def huge_headers(server: Server, header_mb: int, clients: int = 4) -> bool:
+    """`clients` connections at once, each sending one header of `header_mb` MB. True if each got 431."""
     before = rss_mb(server)
     results: list[tuple[int, str]] = []
 
@@ -80,9 +84,11 @@ def huge_headers(server: Server, header_mb: int, clients: int = 4) -> None:
         f"read and dropped for 2 s); "
         f"server RSS {before:.0f} → {rss_mb(server):.0f} MB"
     )
+    return all(status == "431" for _, status in results)
 
 
-def idle_connections(server: Server, count: int, keep_alive_s: float) -> None:
+def idle_connections(server: Server, count: int, keep_alive_s: float) -> bool:
+    """True if the server closed them all and still answers its liveness probe."""
     socks = [connect(server) for _ in range(count)]
     time.sleep(keep_alive_s + 1.5)
     closed = 0
@@ -100,6 +106,7 @@ def idle_connections(server: Server, count: int, keep_alive_s: float) -> None:
     waited = keep_alive_s + 1.5
     print(f"idle connections: {count} opened, {closed} closed by the server after {waited:g} s")
     print(f"  /health/live then: {health}")
+    return closed == count and health == 200
 
 
 def predict(server: Server, body: bytes) -> str:
@@ -115,9 +122,9 @@ def predict(server: Server, body: bytes) -> str:
         return str(exc.code)
 
 
-def slow_bodies(server: Server, count: int, seconds: float) -> None:
+def slow_bodies(server: Server, count: int, seconds: float) -> bool:
     """`count` clients sending a body at 1 byte / 2 s for `seconds`, reconnecting when answered,
-    while one client asks for a prediction every 0.25 s."""
+    while one client asks for a prediction every 0.25 s. True if every prediction got 200."""
     upload = next(u for u in sample_uploads() if u.task == "letter")
     part = f'Content-Disposition: form-data; name="file"; filename="{upload.name}"'
     body = f"--{BOUNDARY}\r\n{part}\r\n\r\n".encode() + upload.data + f"\r\n--{BOUNDARY}--\r\n".encode()
@@ -161,9 +168,10 @@ def slow_bodies(server: Server, count: int, seconds: float) -> None:
         thread.join()
     print(f"slow bodies: {count} clients at 1 byte / 2 s for {seconds:g} s (reconnecting when answered)")
     print(f"  their answers: {slow_answers}; predictions sent meanwhile: {answers}")
+    return set(answers) == {"200"}
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -178,10 +186,15 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
         running_server(REPO / "models", Path(tmp) / "server.log") as server,
     ):
-        huge_headers(server, args.header_mb)
-        idle_connections(server, args.idle, keep_alive_s=5)
-        slow_bodies(server, args.slow, args.slow_seconds)
+        held = [
+            huge_headers(server, args.header_mb),
+            idle_connections(server, args.idle, keep_alive_s=5),
+            slow_bodies(server, args.slow, args.slow_seconds),
+        ]
+    if not all(held):
+        print("FAIL: attacks not held:", [name for name, ok in zip(ATTACKS, held, strict=True) if not ok])
+    return 0 if all(held) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -89,3 +90,17 @@ def running_server(
     env |= {"HWR_HOST": "127.0.0.1", "HWR_PORT": str(port), "HWR_MODEL_DIR": str(model_dir)}
     with serving([sys.executable, "-m", "app"], port, log_path, env, ready_timeout_s) as server:
         yield server
+
+
+def post_status(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float = 60) -> str:
+    """POST `body`; the answer's status, or the name of the error when none came (a dropped
+    connection, a timeout), for the proofs that count answers."""
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            response.read()
+            return str(response.status)
+    except urllib.error.HTTPError as exc:
+        return str(exc.code)
+    except (OSError, http.client.HTTPException) as exc:
+        return type(exc).__name__

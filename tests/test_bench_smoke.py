@@ -1,9 +1,12 @@
-"""The benchmark's own parts, fast and without servers: the upload set and the seed-style baseline."""
+"""The benchmark's own parts, fast and without servers: the upload set, the seed-style baseline and
+the inputs the proofs generate."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from bench import report
+from app.validation import decode_image
+from bench import memory_probe, report, structure_fuzz, v2_fuzz
 from bench.baseline import SeedPipeline
 from bench.photos import build_uploads, sample_glyphs
 from bench.server import REPO
@@ -73,3 +77,45 @@ def test_with_rounds_the_throughput_target_takes_the_median_ratio() -> None:
     target = next(t for t in report.targets(result) if t["target"].startswith(f"[{ours}] ≥"))
     assert target["measured"] == "median 9.2× of 3 rounds (9.0–12.0×)" and target["pass"] is False
     assert "| 2 | baseline |" in report.render(result)
+
+
+def test_structured_images_are_varied_valid_and_reproducible() -> None:
+    images = list(structure_fuzz.generate(30, seed=0))
+    assert images[:8] == list(structure_fuzz.generate(8, seed=0))
+    modes = set()
+    for description, data in images:
+        assert len(data) <= structure_fuzz.MAX_UPLOAD_BYTES, description
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            modes.add(image.mode)
+    assert {"L", "RGB", "RGBA", "P"} <= modes and any(mode.startswith("I") for mode in modes)
+    body, headers = structure_fuzz.v2_request(images[0][1], binary=True)
+    header_length = int(headers["Inference-Header-Content-Length"])
+    assert body[header_length + 4 :] == images[0][1]
+
+
+def test_v2_fuzz_requests_are_reproducible_and_some_are_well_formed() -> None:
+    first = [v2_fuzz.build(random.Random(0)) for _ in range(3)]
+    assert first == [v2_fuzz.build(random.Random(0)) for _ in range(3)]
+    rng = random.Random(1)
+    requests = [v2_fuzz.build(rng) for _ in range(300)]
+    assert all(path.startswith("/v2/models/") and isinstance(body, bytes) for path, body, _ in requests)
+    kinds = {headers["Content-Type"] for _, _, headers in requests}
+    assert kinds == {"application/json", "application/octet-stream"}
+    well_formed = 0
+    for _, body, headers in requests:
+        with contextlib.suppress(ValueError):
+            well_formed += (
+                isinstance(json.loads(body), dict) and headers["Content-Type"] == "application/json"
+            )
+    assert well_formed > 100
+
+
+def test_the_memory_probes_inputs_sit_just_under_the_caps() -> None:
+    probes = memory_probe.build_probes(max_pixels=250_000, max_batch_files=3, photo=b"jpeg")
+    by_name = {probe.name: probe for probe in probes}
+    assert {probe.expect for probe in probes} == {"200", "422"}
+    page = decode_image(memory_probe.sixteen_bit_png(492), max_pixels=250_000, max_side=20_000)
+    assert page.shape == (492, 492) and page.min() < 100
+    batch = json.loads(by_name["v2 batch of 3"].body)
+    assert batch["inputs"][0]["shape"] == [3]
