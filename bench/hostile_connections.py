@@ -1,5 +1,5 @@
-"""The connection attacks of issue 22's audit, against `python -m app` with the committed models
-and default settings (2 workers): huge headers, idle connections, bodies trickled in.
+"""The connection attacks of a hostile-client audit, against `python -m app` with the committed
+models and default settings (2 workers): huge headers, idle connections, bodies trickled in.
 
     .venv/bin/python -m bench.hostile_connections [--header-mb 300] [--idle 1400] [--slow 60]
 
