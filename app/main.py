@@ -81,6 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_middleware(app, settings)
     install_exception_handlers(app)
+    # Starlette's trailing-slash redirect builds an absolute Location from the client's Host
+    # header, so a forged Host would send the client elsewhere: a path not routed is a 404.
+    app.router.redirect_slashes = False
     # The scheme is declared only when enforced, so OpenAPI tells clients the truth.
     auth = [Security(bearer_scheme)] if settings.api_token is not None else []
     app.include_router(predict.router, dependencies=auth)

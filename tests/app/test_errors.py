@@ -22,6 +22,15 @@ def test_unknown_path_and_wrong_method_use_the_error_shape(client):
     assert "POST" in response.headers["allow"]
 
 
+@pytest.mark.parametrize("path", ["/health/live/", "/writers/", "/models/", "/docs/", "/static"])
+def test_a_forged_host_is_never_echoed_in_a_redirect(client, path):
+    # Starlette's trailing-slash redirect built an absolute Location from the client's Host.
+    response = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+    assert "evil.example" not in response.headers.get("location", "")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
 def test_last_resort_handler_hides_the_stack_trace(model_dir, caplog):
     app = create_app(Settings(model_dir=model_dir))
 
