@@ -13,6 +13,12 @@ process ran out of file descriptors. This subclass adds:
   408 and the connection closes.
 - the keep-alive timer (`timeout_keep_alive`) armed when the connection opens too, so a client
   that never sends a byte is closed like an idle keep-alive one.
+- a request uvicorn's parser rejects (a malformed request line, a bad header byte) answered 400 in
+  the project's JSON error shape, where uvicorn sent plain text without the headers every other
+  answer carries.
+
+Every answer made here carries an `X-Request-ID` (new: no request reached the app) and
+`X-Content-Type-Options: nosniff`, like those the app makes (`app/request_context.py`).
 
 The body is the app's business (`app/timeouts.py`: deadline and minimum rate, JSON 408).
 """
@@ -22,22 +28,25 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import uuid
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.errors import error_body
+from app.logs import request_id_var
 
 # How long a refused connection is drained before it is closed (see `_refuse`).
 LINGER_S = 2.0
 
 
-def plain_error(status: int, reason: str, code: str, message: str) -> bytes:
+def plain_error(status: int, reason: str, code: str, message: str, request_id: str) -> bytes:
     """A whole HTTP/1.1 response with the project's JSON error body, that closes the connection."""
     body = json.dumps(error_body(code, message)).encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        f"content-length: {len(body)}\r\nx-request-id: {request_id}\r\n"
+        "x-content-type-options: nosniff\r\nconnection: close\r\n\r\n"
     )
     return head.encode("ascii") + body
 
@@ -107,18 +116,38 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 f"the request line and headers were not received within {self.head_timeout_s:g} s",
             )
 
+    def _error(self, status: int, reason: str, code: str, message: str) -> bytes:
+        """The response, logged under the new request id it carries."""
+        request_id = uuid.uuid4().hex
+        # Set only around the log call: this connection's callbacks all run in one context.
+        token = request_id_var.set(request_id)
+        try:
+            self.logger.warning("%s: %s", code, message)
+        finally:
+            request_id_var.reset(token)
+        return plain_error(status, reason, code, message, request_id)
+
     def _cancel_head_timer(self) -> None:
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to what its parser rejects (it has logged `msg`), in the JSON shape."""
+        if self.cycle is None or self.cycle.response_complete:
+            self._refuse(400, "Bad Request", "bad_request", "invalid HTTP request")
+            return
+        # A request is under way (the bad bytes came in its body, or in one pipelined behind
+        # it) and its task may still write: close at once, as uvicorn does, with no linger.
+        self.transport.write(self._error(400, "Bad Request", "bad_request", "invalid HTTP request"))
+        self.transport.close()
+
     def _refuse(self, status: int, reason: str, code: str, message: str) -> None:
         """Answer and close. Not at once: closing with the client's bytes unread sends a reset,
         and the client's kernel may then drop our answer unread. So stop writing, discard what
         still comes for at most LINGER_S, and close (or when the client does)."""
-        self.logger.warning("%s: %s", code, message)
         self.refused = True
-        self.transport.write(plain_error(status, reason, code, message))
+        self.transport.write(self._error(status, reason, code, message))
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(LINGER_S, self.transport.close)

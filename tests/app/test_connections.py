@@ -52,6 +52,14 @@ def status_and_body(response: bytes) -> tuple[int, bytes]:
     return int(head.split(b" ", 2)[1]), body
 
 
+def headers_of(response: bytes) -> dict[str, str]:
+    head = response.partition(b"\r\n\r\n")[0].decode("latin-1")
+    return {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in head.split("\r\n")[1:])
+    }
+
+
 def multipart(png: bytes, padding: int = 0) -> bytes:
     """A form with a text field of `padding` bytes, then the file part `file` holding `png`."""
     return (
@@ -74,9 +82,36 @@ def predict_request(body: bytes, extra_headers: str = "") -> bytes:
 def test_headers_over_the_limit_get_431_and_the_connection_closes(server: Server):
     with connect(server) as sock:
         sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n")
-        status, body = status_and_body(read_until_closed(sock))
+        response = read_until_closed(sock)
+    status, body = status_and_body(response)
     assert status == 431
     assert json.loads(body)["error"]["code"] == "headers_too_large"
+    assert headers_of(response)["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",  # no method, path or version
+        b"GET /health/live HTTP/1.1\r\nHost: test\r\nX-Bad: a\x01b\r\n\r\n",  # a control byte
+        b"GET /health/live HTTP/1.1\r\nHost: test\r\nBad Name: a\r\n\r\n",  # a space in a name
+        # A bad chunk size: the request is already under way when the parser fails.
+        b"POST /health/live HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
+    ],
+    ids=["request-line", "header-value", "header-name", "chunk-size"],
+)
+def test_what_the_parser_rejects_gets_the_json_error_shape(server: Server, request_bytes: bytes):
+    # uvicorn answered these itself in plain text, with no request id and no nosniff.
+    with connect(server) as sock:
+        sock.sendall(request_bytes)
+        response = read_until_closed(sock)
+    status, body = status_and_body(response)
+    headers = headers_of(response)
+    assert status == 400
+    assert json.loads(body) == {"error": {"code": "bad_request", "message": "invalid HTTP request"}}
+    assert headers["content-type"] == "application/json"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert len(headers["x-request-id"]) == 32
 
 
 def test_large_heads_and_bodies_within_the_limit_are_served(server: Server, letter_png):
