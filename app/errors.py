@@ -69,6 +69,13 @@ class TooManyPieces(ServiceError):
     code = "too_many_pieces"
 
 
+class CorsRefused(ServiceError):
+    """A CORS preflight from an origin, or for a method or header, not allowed."""
+
+    status_code = 400
+    code = "cors_refused"
+
+
 class UnknownTask(ServiceError):
     status_code = 404
     code = "unknown_task"

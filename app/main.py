@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 import cv2
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
@@ -25,6 +24,7 @@ from app.batching import DynamicBatcher
 from app.body_limit import MULTIPART_OVERHEAD_BYTES, BodySizeLimitMiddleware
 from app.compute import Compute
 from app.config import Settings
+from app.cors import JsonCORSMiddleware
 from app.errors import HTTP_STATUS_CODES, ServiceError, error_body
 from app.logs import request_id_var, stamp_request_ids
 from app.metrics import Metrics, RequestCounterMiddleware, forget_this_process
@@ -146,7 +146,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     if settings.cors_origins:
         # Closed by default: without this middleware browsers refuse cross-origin reads.
         app.add_middleware(
-            CORSMiddleware,
+            JsonCORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],

@@ -36,6 +36,28 @@ def test_open_to_the_configured_origins_only(make_client, model_dir, letter_png)
 
 
 @pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ({"Origin": "https://evil.example"}, "origin"),
+        ({"Access-Control-Request-Method": "DELETE"}, "method"),
+        ({"Access-Control-Request-Headers": "x-evil"}, "headers"),
+    ],
+)
+def test_a_refused_preflight_gets_the_json_error_shape(make_client, model_dir, headers, refused):
+    # Starlette answered these in plain text ("Disallowed CORS origin").
+    client = make_client(model_dir, cors_origins=[SITE])
+    response = client.options("/predict/letter", headers={**PREFLIGHT, **headers})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"error": {"code": "cors_refused", "message": f"Disallowed CORS {refused}"}}
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-request-id"]
+    # Starlette's CORS headers stay: Vary for caches, the origin only when that was allowed.
+    assert "origin" in response.headers["vary"].lower()
+    assert ("access-control-allow-origin" in response.headers) == (refused != "origin")
+
+
+@pytest.mark.parametrize(
     ("value", "origins"),
     [
         ("https://a.org, http://localhost:3000", ("https://a.org", "http://localhost:3000")),
