@@ -19,7 +19,7 @@ from app.config import Settings
 from app.connections import guarded_protocol
 from app.logs import configure_logging
 from app.metrics import NoMetricsDirectory, forget_process, metrics_shared_between_processes
-from app.workers import Supervisor
+from app.workers import BoundedServer, Supervisor
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -51,7 +51,11 @@ def main() -> None:
         http=guarded_protocol(settings.max_header_bytes, settings.header_timeout_s),
     )
     if settings.workers == 1:
-        uvicorn.run(worker_app(settings), **config)
+        # Not `uvicorn.run`: a server sure to exit soon after its grace (app/workers.py).
+        server = BoundedServer(uvicorn.Config(worker_app(settings), **config))
+        server.run()
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)
         return
     # The parent only supervises: it never imports the app (models, OpenCV, ONNX Runtime).
     # Set before the workers start: they inherit it and write their metrics where /metrics reads.

@@ -11,6 +11,12 @@ connections), restarts a worker that dies, stops everything if one fails to star
 restart would fail the same way), and passes SIGTERM / SIGINT on, so each worker stops
 accepting and finishes its requests in flight (uvicorn's graceful shutdown) before the parent
 exits. Linux: elsewhere `SO_REUSEPORT` does not spread connections.
+
+Shutdown is bounded twice. uvicorn bounds only the wait for requests in flight: the lifespan's
+shutdown, tasks that ignore their cancellation and `asyncio.run`'s final join of the thread pool
+are not, so one stuck step would hold a worker (and the parent waiting for it) until the
+orchestrator's SIGKILL, mid-answer for everyone. So a worker exits by itself
+`SHUTDOWN_MARGIN_S` after its grace, and the parent kills any worker still there a little later.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -34,6 +43,30 @@ from app.logs import configure_logging
 
 log = logging.getLogger(__name__)
 _spawn = multiprocessing.get_context("spawn")  # a fresh interpreter each, as uvicorn's workers
+
+# Past its grace (`timeout_graceful_shutdown`), how long a stopping worker may take to exit before
+# it ends itself, and then how long more the parent waits before it kills the worker.
+SHUTDOWN_MARGIN_S = 1.0
+KILL_MARGIN_S = 0.5
+POLL_S = 0.25  # how often the parent looks at the clock while it waits for its workers
+
+
+class BoundedServer(uvicorn.Server):
+    """A uvicorn server that is sure to exit `SHUTDOWN_MARGIN_S` after its graceful shutdown's
+    timeout, even if a step after that wait hangs (see the module's docstring)."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:  # the first signal starts the clock
+            limit_s = (self.config.timeout_graceful_shutdown or 0) + SHUTDOWN_MARGIN_S
+            threading.Thread(target=_exit_after, args=(limit_s, 128 + sig), daemon=True).start()
+        super().handle_exit(sig, frame)
+
+
+def _exit_after(delay_s: float, status: int) -> None:
+    time.sleep(delay_s)
+    log.error("shutdown not done %.1f s after the signal; exiting now", delay_s)
+    logging.shutdown()
+    os._exit(status)  # not sys.exit: whatever hangs may hold the interpreter's own exit too
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -62,7 +95,7 @@ def run_worker(config: dict[str, Any]) -> None:
     if sock is None:
         sys.exit(STARTUP_FAILURE)
     with contextlib.suppress(KeyboardInterrupt):  # a Ctrl-C before uvicorn's own handler is set
-        uvicorn.Server(uvicorn.Config(**config)).run(sockets=[sock])
+        BoundedServer(uvicorn.Config(**config)).run(sockets=[sock])
 
 
 class Supervisor:
@@ -76,6 +109,7 @@ class Supervisor:
         self.on_exit = on_exit  # called with the pid of every worker that has ended
         self.workers: list[BaseProcess] = []
         self.stopping = False
+        self.kill_at = float("inf")  # monotonic time after which stopping workers are killed
 
     def run(self) -> int:
         """The exit status: 0 after a requested stop, STARTUP_FAILURE if a worker could not start."""
@@ -101,7 +135,15 @@ class Supervisor:
     def _supervise(self) -> int:
         status = 0
         while self.workers:
-            wait([process.sentinel for process in self.workers])
+            # A bounded wait: a signal's handler runs, but the wait it interrupted is resumed
+            # (PEP 475), so the kill time it sets is seen only on the next turn.
+            wait([process.sentinel for process in self.workers], POLL_S)
+            if time.monotonic() >= self.kill_at:
+                for process in self.workers:
+                    if process.is_alive():
+                        log.error("worker %s still running past its grace; killing it", process.pid)
+                        process.kill()
+                self.kill_at = float("inf")  # they are gone once their sentinels say so
             for process in [p for p in self.workers if not p.is_alive()]:
                 process.join()
                 self.workers.remove(process)
@@ -118,6 +160,9 @@ class Supervisor:
         return status
 
     def _stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        if not self.stopping:
+            grace_s = self.config.get("timeout_graceful_shutdown") or 0
+            self.kill_at = time.monotonic() + grace_s + SHUTDOWN_MARGIN_S + KILL_MARGIN_S
         self.stopping = True
         for process in self.workers:
             if process.is_alive():

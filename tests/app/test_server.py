@@ -216,3 +216,57 @@ def test_sigterm_lets_the_request_in_flight_finish(two_task_models, tmp_path, le
     # (with workers, the idle one may finish first: the busy one's is the last "complete")
     last_complete = len(events) - 1 - events[::-1].index("Application shutdown complete.")
     assert events.index("Shutting down") < finished < last_complete
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_everything_within_the_grace_despite_idle_and_slow_clients(
+    two_task_models, tmp_path, workers
+):
+    """Idle keep-alive connections, connections that never sent a byte and an upload that never
+    finishes must not hold the service past HWR_SHUTDOWN_TIMEOUT_S (the orchestrator's stop
+    timeout would then SIGKILL it mid-answer). The other timeouts are set long, so only the
+    shutdown grace can end these connections. (This held already when written: it guards the
+    connections' part; `test_workers.py` holds the bound on the rest of the shutdown.)"""
+    grace_s = 3
+    settings = {
+        "workers": workers,
+        "shutdown_timeout_s": grace_s,
+        "keep_alive_timeout_s": 120,
+        "header_timeout_s": 120,
+        "request_timeout_s": 120,
+        "body_min_bytes_per_s": 1,
+    }
+    head = (
+        "POST /predict/letter HTTP/1.1\r\nHost: test\r\n"
+        f"Content-Type: {CONTENT_TYPE}\r\nContent-Length: 1000000\r\n\r\n"
+    ).encode()
+    with running_server(two_task_models, tmp_path / "server.log", settings) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with contextlib.ExitStack() as clients:
+            for _ in range(8):  # a new connection each, so both workers get some
+                idle = clients.enter_context(socket.create_connection(("127.0.0.1", port), timeout=30))
+                idle.sendall(b"GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+                assert idle.recv(65536).startswith(b"HTTP/1.1 200")  # and now kept alive, idle
+                silent = clients.enter_context(socket.create_connection(("127.0.0.1", port), timeout=30))
+                slow = clients.enter_context(socket.create_connection(("127.0.0.1", port), timeout=30))
+                slow.sendall(head + f"--{BOUNDARY}\r\n".encode())  # an upload that never ends
+            del silent
+            time.sleep(0.5)
+            pids = [server.process.pid, *worker_pids(server)]
+            started = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.process.wait(grace_s + 30)
+            took = time.monotonic() - started
+        assert server.process.poll() is not None, "still running"
+        assert took <= grace_s + 2, f"stopped after {took:.1f} s, grace {grace_s} s"
+        assert [pid for pid in pids if running(pid)] == [], "left behind"
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a process that has not ended (a zombie waiting to be reaped has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != b"Z"
