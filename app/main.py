@@ -30,7 +30,7 @@ from app.logs import request_id_var, stamp_request_ids
 from app.metrics import Metrics, RequestCounterMiddleware, forget_this_process
 from app.registry import ModelRegistry, load_models
 from app.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
-from app.routers import health, models, predict, read, ui, v2, writers
+from app.routers import docs, health, models, predict, read, ui, v2, writers
 from app.timeouts import RequestTimeoutMiddleware
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Upload a photo or scan of one handwritten character; get the top-k labels.",
         lifespan=lifespan,
+        # Served by app/routers/docs.py with files of its own instead of a CDN's.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
@@ -94,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(ui.router)
     app.mount(ui.STATIC_PATH, ui.static_files(), name="static")
+    app.include_router(docs.router)
+    app.mount(docs.DOCS_STATIC_PATH, docs.static_files(), name="docs-static")
     return app
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -114,6 +116,25 @@ def test_docs_and_openapi(client):
     assert responses["415"]["content"]["application/json"]["schema"]["$ref"] == error_ref
     assert responses["422"]["content"]["application/json"]["schema"]["$ref"] == error_ref
     assert responses["200"]["content"]["application/json"]["schema"]["$ref"].endswith("PredictResponse")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_nothing_from_elsewhere(client, page):
+    """Offline (or behind an egress firewall) a page fed from a CDN stays blank."""
+    answer = client.get(page)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+    html = answer.text
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html), html
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html) + re.findall(r"url: '([^']+)'", html)
+    assert any(a.endswith(".js") for a in assets), assets  # the viewer itself is one of them
+    for asset in [*assets, "/openapi.json"]:
+        assert asset.startswith("/"), asset
+        assert client.get(asset).status_code == 200, asset
+    policy = answer.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    for script in re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL):  # allowed by hash
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy
 
 
 @pytest.mark.parametrize(
