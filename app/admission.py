@@ -4,7 +4,7 @@ A request's body is received first, and only then does it take a slot (waiting f
 computing, answering). Past `max_in_flight` the answer is an immediate 503 with `Retry-After`: a
 burst costs a cheap refusal, never an unbounded queue of bodies, threads and memory.
 
-Why the body comes first (issue 22): when a slot was taken on arrival, 60 clients sending their
+Why the body comes first: when a slot was taken on arrival, 60 clients sending their
 bodies at a byte every 2 s held every slot, and every prediction got 503 for as long as they went
 on; timing them out (app/timeouts.py) freed a slot only for the next slow client to take it. A
 client still sending holds bytes, not a slot, so the bodies being received or held are bounded

@@ -7,7 +7,7 @@ time it runs on the event loop itself: the loop and a thread share one GIL, hand
 at every OpenCV, NumPy or ONNX Runtime call, and each request wakes the thread and then the loop
 (0.4 ms more CPU per crop with one client; README, "Speed"). The price of the loop: while a
 prediction computes (~1–25 ms; a maximal 40-MP image 0.5 s) this process answers nothing else,
-health checks included, and its other uploads wait in the socket buffers (issue 22).
+health checks included, and its other uploads wait in the socket buffers.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     # With max_concurrency 1: compute on the event loop, not in a worker thread (app/compute.py:
     # less CPU per request, but the process answers nothing else meanwhile, health probes
     # included: 0.5 s per maximal photo, up to 21 queued). Off by default so probes stay
-    # answered (issue 22); the cost is in docs/reliability.md. More at once always need threads.
+    # answered; the cost is in docs/reliability.md. More at once always need threads.
     compute_in_event_loop: bool = False
     max_queue: int = Field(default=20, ge=0)
     retry_after_s: int = Field(default=1, ge=1)

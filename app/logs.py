@@ -28,7 +28,7 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, No
 }
 _stamping = False
 
-# A logged traceback is bounded (issue 22: each 500 wrote 12.8 KB, most of it the server's and
+# A logged traceback is bounded (each 500 once wrote 12.8 KB, most of it the server's and
 # middlewares' frames, and an exception's message can carry any amount of data). The innermost
 # frames, where the bug is, are kept; the outer ones are the same on every request.
 MAX_TRACEBACK_FRAMES = 12  # per exception of a chain

@@ -8,7 +8,7 @@ and its admission slot stays taken until then.
 
 A body must also come at `min_bytes_per_s` on average once its first `rate_grace_s` have passed
 (a 408 as soon as it falls behind): without that, a client sending a byte every 2 s held its
-connection and the bytes it had sent for the whole deadline (issue 22).
+connection and the bytes it had sent for the whole deadline.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def file_part(body: bytes, boundary: bytes, field: str) -> bytes | None:
 
     Every part is read, not only up to the file: a second part of that name must reach the
     general parser, which refuses it, so that the body gets the same answer whichever path
-    it takes (issue 22: this split took the first `file`, Starlette's form the last)."""
+    it takes (this split once took the first `file`, Starlette's form the last)."""
     delimiter = b"--" + boundary
     if not body.startswith(delimiter + b"\r\n"):
         return None

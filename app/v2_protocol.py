@@ -50,7 +50,7 @@ MAX_ELEMENTS = (2**63 - 1) // 8
 _SHARED_MEMORY = "shared_memory_region"
 # Values a request holds besides its input's data (names, shapes, parameters, outputs, a few
 # separators in strings): far more than any real request needs, far fewer than the millions of
-# numbers a body within the byte cap can hold, which take seconds to parse (issue 22).
+# numbers a body within the byte cap can hold, which take seconds to parse.
 JSON_STRUCTURE_VALUES = 4096
 
 

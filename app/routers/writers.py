@@ -254,7 +254,7 @@ async def list_writers(
         int, Query(ge=0, le=MAX_WRITER_ID, description="Only writers with a larger id: `next_after`.")
     ] = 0,
 ) -> WriterList:
-    """Paged by id (issue 22: the whole store in one answer grew without bound)."""
+    """Paged by id: the whole store in one answer would grow without bound."""
 
     def work() -> tuple[list[Writer], int]:
         store = open_service(request).store

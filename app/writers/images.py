@@ -1,7 +1,7 @@
 """What `store_images=true` keeps of an upload: its decoded pixels, re-encoded as PNG, bounded.
 
 Never the upload's own bytes: a valid image may carry anything after its end or in its metadata
-(issue 22: 99 MB of trailing bytes stored in 1.5 s). Nor the decoded pixels at full size: as PNG a
+(an audit stored 99 MB of trailing bytes in 1.5 s). Nor the decoded pixels at full size: as PNG a
 40-Mpx photo can take more than the 10 MB upload did. The longer side is cut to STORED_MAX_SIDE,
 far more than any model's preprocessing keeps of one character (28 or 64 px canvases), so a
 stored character can still be enrolled again with another model.
