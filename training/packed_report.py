@@ -12,35 +12,25 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.export import export_onnx
+from training.quantize import cpu_session, median_latency_ms
 
 TIMED_RUNS = 200
 
 
 def serving_p50_ms(checkpoint: dict, size: int) -> float:
+    """The checkpoint exported to ONNX, one image on one thread: quantize's own timing."""
     model = model_from_checkpoint(checkpoint)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.onnx"
         export_onnx(model, list(checkpoint["heads"]), size, path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    x = {session.get_inputs()[0].name: np.zeros((1, 1, size, size), np.float32)}
-    for _ in range(10):
-        session.run(None, x)
-    times = []
-    for _ in range(TIMED_RUNS):
-        start = time.perf_counter()
-        session.run(None, x)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1000)
+        session = cpu_session(path, threads=1)
+    return median_latency_ms(session, np.zeros((1, 1, size, size), np.float32), TIMED_RUNS)
 
 
 def variant_row(folder: Path) -> dict:
