@@ -27,6 +27,7 @@ from app.config import Settings
 from app.cors import JsonCORSMiddleware
 from app.errors import HTTP_STATUS_CODES, ServiceError, error_body
 from app.logs import request_id_var, stamp_request_ids
+from app.methods import allow_header
 from app.metrics import Metrics, RequestCounterMiddleware, forget_this_process
 from app.registry import ModelRegistry, load_models
 from app.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
@@ -179,9 +180,12 @@ def install_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_STATUS_CODES.get(exc.status_code, "http_error")
-        return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; a client (and
+            # RFC 9110) needs every method the path answers.
+            headers["Allow"] = allow_header(app.router.routes, request.scope, headers.get("Allow"))
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:
