@@ -58,6 +58,7 @@ RUN groupadd --gid 10001 hwr \
 
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /srv/hwr
+COPY contract/ contract/
 COPY app/ app/
 COPY models/ models/
 RUN python -m compileall -q app

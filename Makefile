@@ -36,10 +36,10 @@ test: $(VENV)/.dev system-deps ## install everything and run lint + the test sui
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-lint: $(VENV)/.dev ## ruff lint + format check, mypy on app/
+lint: $(VENV)/.dev ## ruff lint + format check, mypy on contract/ and app/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app
+	$(BIN)/mypy contract app
 
 audit: $(VENV)/.dev ## pip-audit: known vulnerabilities in the installed dependencies (as CI runs it)
 	$(BIN)/pip-audit --skip-editable --progress-spinner off

@@ -44,7 +44,7 @@ class PayloadTooLarge(ServiceError):
 
 
 class NoInk(ServiceError):
-    """Raised in place of `app.preprocessing.NoInkError`: a blank or flat image."""
+    """Raised in place of `contract.preprocessing.NoInkError`: a blank or flat image."""
 
     status_code = 422
     code = "no_ink"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from app.manifest import Manifest
+from contract.manifest import Manifest
 
 # ONNX Runtime's element type names for the dtypes a manifest may declare.
 _ORT_TYPES = {"float32": "tensor(float)"}

@@ -11,8 +11,8 @@ import base64
 import cv2
 import numpy as np
 
-from app.preprocessing import PreprocessConfig
 from app.schemas import Preview
+from contract.preprocessing import PreprocessConfig
 
 
 def input_to_canvas(x: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:

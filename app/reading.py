@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.manifest import Manifest
-from app.postprocessing import compose_top_k, head_probabilities, rank_heads
-from app.preprocessing import NoInkError, PreprocessConfig, preprocess
 from app.segmentation import Blob, Box
+from contract.manifest import Manifest
+from contract.postprocessing import compose_top_k, head_probabilities, rank_heads
+from contract.preprocessing import NoInkError, PreprocessConfig, preprocess
 
 REJECT_MARK = "?"
 # A blob is read as the pieces that maximise the sum of their log top-1 probabilities, less this

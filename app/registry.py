@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from app.errors import ModelNotReady, UnknownTask
 from app.inference import DEFAULT_MAX_BATCH, ModelMismatch, OnnxClassifier, create_session, default_providers
-from app.manifest import MANIFEST_FILE, Manifest, sha256_of
+from contract.manifest import MANIFEST_FILE, Manifest, sha256_of
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from app.preprocessing import NoInkError, PreprocessConfig, downscale, ink_strength, to_gray
+from contract.preprocessing import NoInkError, PreprocessConfig, downscale, ink_strength, to_gray
 
 Box = tuple[int, int, int, int]  # x, y, width, height
 

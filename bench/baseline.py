@@ -37,8 +37,8 @@ from PIL import Image
 from sklearn.cluster import KMeans
 from torch import nn
 
-from app.manifest import Manifest
 from bench.server import REPO, Server, free_port, serving
+from contract.manifest import Manifest
 from training.models import create_model
 
 SEED_SIDE = 300

@@ -23,7 +23,7 @@ CHILD = """
 import json, re, sys, time
 from pathlib import Path
 from app.config import Settings
-from app.preprocessing import NoInkError, PreprocessConfig, preprocess
+from contract.preprocessing import NoInkError, PreprocessConfig, preprocess
 from app.validation import decode_image
 def peak_kb():
     return int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))

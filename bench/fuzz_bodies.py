@@ -34,10 +34,10 @@ from PIL import Image
 from app.config import Settings
 from app.errors import ServiceError
 from app.main import create_app
-from app.manifest import Manifest
-from app.preprocessing import NoInkError, PreprocessConfig, preprocess
 from app.validation import decode_image
 from bench.server import REPO
+from contract.manifest import Manifest
+from contract.preprocessing import NoInkError, PreprocessConfig, preprocess
 
 ALLOWED_STATUSES = {200, 413, 415, 422}
 SIGNATURES = [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"GIF87a", b"BM", b"II*\x00", b"MM\x00*"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from app.manifest import Manifest
+from contract.manifest import Manifest
 from training.config import REPO_ROOT, load_config
 from training.data.datasets import CanvasDataset
 from training.data.handwritten_graphemes import load_banglalekha

@@ -4,7 +4,7 @@
 
 Cycles over the grapheme images in tests/data/bengali (real CMATERdb scans, held-out-font renders,
 held-out-style handwriting): decode (app.validation.decode_image), preprocessing
-(app.preprocessing.preprocess with the manifest's settings) and the served model file through the
+(contract.preprocessing.preprocess with the manifest's settings) and the served model file through the
 service's own loader, ONNX Runtime and OpenCV on one thread each. Prints the median and p95 of each
 stage and of the whole.
 """
@@ -19,10 +19,10 @@ import cv2
 import numpy as np
 
 from app.config import DEFAULT_MODEL_DIR
-from app.manifest import Manifest
-from app.preprocessing import preprocess
 from app.registry import load_model
 from app.validation import decode_image
+from contract.manifest import Manifest
+from contract.preprocessing import preprocess
 
 SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "data" / "bengali"
 MAX_PIXELS, MAX_SIDE = 40_000_000, 12_000

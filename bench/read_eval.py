@@ -21,12 +21,12 @@ import time
 from dataclasses import dataclass
 
 from app.errors import ServiceError
-from app.preprocessing import NoInkError
 from app.reading import REJECT_MARK, candidates, characters, ranked_rows
 from app.registry import LoadedModel, load_models
 from app.segmentation import TooManyParts, segment
 from app.validation import decode_image
 from bench.words import REPO, Sample, build_samples
+from contract.preprocessing import NoInkError
 
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from app.config import Settings
-from app.manifest import Manifest
-from app.preprocessing import preprocess
 from app.registry import load_model
 from app.validation import decode_image
 from bench.photos import Upload, build_uploads, validation_glyphs
 from bench.server import REPO
+from contract.manifest import Manifest
+from contract.preprocessing import preprocess
 
 STAGE_KINDS = ("crop", "photo_640", "photo_12mp")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright
 
+from bench.browser import chromium_path
 from bench.server import REPO, running_server
-from tests.browser.support import chromium_path
 
 
 def main() -> None:

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import DEFAULT_MODEL_DIR, Settings
-from app.graphemes import compose
 from app.main import create_app
-from app.manifest import Manifest, sha256_of
+from contract.graphemes import compose
+from contract.manifest import Manifest, sha256_of
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = sorted([*DATA.glob("[A-Z]_scan.png"), *DATA.glob("[A-Z]_photo.jpg")])

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
-from app.preprocessing import NoInkError, PreprocessConfig, kmeans_2, preprocess, render_canvas, to_gray
+from contract.preprocessing import NoInkError, PreprocessConfig, kmeans_2, preprocess, render_canvas, to_gray
 from tests.conftest import draw_letter
 
 CFG = PreprocessConfig()
@@ -142,7 +142,7 @@ def test_histogram_kmeans_matches_kmeans_on_pixels():
 
 def test_every_parameter_is_recorded():
     # The manifest embeds PreprocessConfig whole, so serving runs exactly what training ran.
-    from app.manifest import Manifest
+    from contract.manifest import Manifest
 
     assert Manifest.model_fields["preprocessing"].annotation is PreprocessConfig
 

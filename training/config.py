@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from app.preprocessing import PreprocessConfig
+from contract.preprocessing import PreprocessConfig
 from training.augment import AugmentConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

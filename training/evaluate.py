@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from app.graphemes import compose, top_graphemes
-from app.manifest import Manifest
-from app.preprocessing import NoInkError, normalise, render_canvas
+from contract.graphemes import compose, top_graphemes
+from contract.manifest import Manifest
+from contract.preprocessing import NoInkError, normalise, render_canvas
 from training.config import config_from_dict, load_config
 from training.data.datasets import CanvasDataset
 from training.data.tasks import Split

@@ -11,8 +11,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from app.manifest import DataSource, Head, InputSpec, Manifest, OnnxFile, TrainingInfo, sha256_of
-from app.preprocessing import normalise
+from contract.manifest import DataSource, Head, InputSpec, Manifest, OnnxFile, TrainingInfo, sha256_of
+from contract.preprocessing import normalise
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.config import REPO_ROOT, config_from_dict
 from training.data.datasets import CanvasDataset

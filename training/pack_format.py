@@ -1,6 +1,6 @@
 """A task's data preprocessed once into a compact folder ("pack") that a GPU machine trains from.
 
-The service's preprocessing (app.preprocessing.render_canvas) runs here, once per sample, on the CPU
+The service's preprocessing (contract.preprocessing.render_canvas) runs here, once per sample, on the CPU
 that built the data; the pack holds the resulting canvases quantised to `LEVELS` grey levels and
 LZMA-compressed, plus the targets, heads and the training config. A GPU machine then needs only
 numpy, lzma and torch: no fonts, no shaping library, no source data set. The training split may be

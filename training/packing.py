@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.preprocessing import PreprocessConfig
+from contract.preprocessing import PreprocessConfig
 from training.config import TrainConfig
 from training.data.datasets import render_canvases
 from training.data.tasks import Split

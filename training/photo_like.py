@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from app.preprocessing import PreprocessConfig, crop_to_ink, ink_strength, remove_specks, to_gray
+from contract.preprocessing import PreprocessConfig, crop_to_ink, ink_strength, remove_specks, to_gray
 
 
 def ink_crop(image: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:

@@ -29,8 +29,8 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from app.manifest import Manifest, ModelVariant, sha256_of
-from app.preprocessing import normalise
+from contract.manifest import Manifest, ModelVariant, sha256_of
+from contract.preprocessing import normalise
 from training.config import config_from_dict
 from training.data.datasets import CanvasDataset
 from training.data.tasks import Split

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.manifest import MANIFEST_FILE, Head, Manifest, sha256_of
+from contract.manifest import MANIFEST_FILE, Head, Manifest, sha256_of
 
 PLATFORM = "onnxruntime_onnx"
 # Triton's versions are integers; the manifest's version string is recorded in the config's header.

@@ -14,10 +14,7 @@ from fastapi import APIRouter, File, Path, Query, Request, UploadFile
 
 from app.config import Settings
 from app.errors import InvalidParameter, NoInk, ServiceError
-from app.manifest import Head, Manifest
 from app.metrics import Metrics
-from app.postprocessing import compose_top_k, head_probabilities, rank_heads, top_k_indexed
-from app.preprocessing import NoInkError, preprocess
 from app.preview import preview_of
 from app.registry import LoadedModel
 from app.routers import BatchersDep, ComputeDep, MetricsDep, RegistryDep, SettingsDep, error_responses
@@ -32,7 +29,10 @@ from app.schemas import (
     Timing,
 )
 from app.uploads import IMAGE_BODY, IMAGE_FIELD, uploaded_file
-from app.validation import decode_image, read_capped
+from app.validation import check_decode_budget, decode_image, read_capped
+from contract.manifest import Head, Manifest
+from contract.postprocessing import compose_top_k, head_probabilities, rank_heads, top_k_indexed
+from contract.preprocessing import NoInkError, preprocess
 
 router = APIRouter(tags=["predict"])
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ async def predict_batch(
 ) -> BatchResponse:
     """One result or one error per file, in upload order; the usable files share one model call.
     A file's error (e.g. `no_ink`) never fails the others; the request fails only as a whole
-    (unknown task, too many files, over the byte cap)."""
+    (unknown task, too many files, over the byte cap or the decode budget)."""
     model = registry.get(task)
     k = resolve_k(k, settings, model.manifest)
     if len(files) > settings.max_batch_files:
@@ -151,7 +151,11 @@ def decode_side(manifest: Manifest, settings: Settings) -> int | None:
 
 def prepare(upload: BinaryIO, manifest: Manifest, settings: Settings, stopwatch: Stopwatch) -> np.ndarray:
     """Blocking: the uploaded file → the model's input (1×S×S), decode and preprocess timed."""
-    data = read_capped(upload, settings.max_upload_bytes)
+    return prepare_bytes(read_capped(upload, settings.max_upload_bytes), manifest, settings, stopwatch)
+
+
+def prepare_bytes(data: bytes, manifest: Manifest, settings: Settings, stopwatch: Stopwatch) -> np.ndarray:
+    """Blocking: an image file's bytes → the model's input (1×S×S), decode and preprocess timed."""
     with stopwatch.stage("decode"):
         image = decode_image(
             data,
@@ -188,13 +192,22 @@ def run_batch(
     metrics: Metrics,
     k: int,
 ) -> BatchResponse:
-    """Blocking: each file prepared on its own (its error kept), then one model call for all."""
+    """Blocking: each file prepared on its own (its error kept), then one model call for all.
+    The files' decode cost is checked against the request's budget first, from their headers."""
     items = [BatchItem(filename=name) for name, _ in uploads]
-    prepared: list[tuple[int, np.ndarray, Stopwatch]] = []
+    files: dict[int, bytes] = {}
     for i, (_, upload) in enumerate(uploads):
+        try:
+            files[i] = read_capped(upload, settings.max_upload_bytes)
+        except ServiceError as exc:
+            items[i].error = BatchError(code=exc.code, message=exc.message, status=exc.status_code)
+    budget = settings.max_decode_cost
+    check_decode_budget(list(files.values()), budget, settings.max_pixels, settings.max_side)
+    prepared: list[tuple[int, np.ndarray, Stopwatch]] = []
+    for i, data in files.items():
         stopwatch = Stopwatch()
         try:
-            prepared.append((i, prepare(upload, model.manifest, settings, stopwatch), stopwatch))
+            prepared.append((i, prepare_bytes(data, model.manifest, settings, stopwatch), stopwatch))
         except ServiceError as exc:
             items[i].error = BatchError(code=exc.code, message=exc.message, status=exc.status_code)
         except Exception as exc:

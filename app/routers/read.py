@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path, Query, Request
 
 from app.config import Settings
 from app.errors import NoInk, TooManyCharacters, TooManyPieces
-from app.preprocessing import NoInkError
 from app.read_schemas import ReadCharacter, ReadResponse, ReadTiming
 from app.reading import (
     MIN_CONFIDENCE,
@@ -26,6 +25,7 @@ from app.schemas import ModelRef, Prediction
 from app.segmentation import Blob, TooManyParts, segment
 from app.uploads import IMAGE_BODY, IMAGE_FIELD, uploaded_file
 from app.validation import decode_image, read_capped
+from contract.preprocessing import NoInkError
 
 router = APIRouter(tags=["read"])
 

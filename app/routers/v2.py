@@ -28,7 +28,6 @@ from starlette.requests import ClientDisconnect
 from app.compute import Compute
 from app.config import Settings
 from app.errors import ModelNotReady, ServiceError, UnknownTask
-from app.manifest import Head, Manifest
 from app.registry import LoadedModel, ModelRegistry
 from app.routers import ComputeDep, MetricsDep, RegistryDep, SettingsDep
 from app.routers.health import check_every_worker_serves
@@ -48,6 +47,8 @@ from app.v2_protocol import (
     error_body,
     parse_infer_request,
 )
+from app.validation import check_decode_budget
+from contract.manifest import Head, Manifest
 
 IMAGE_BYTES = "image_bytes"
 PLATFORM = "onnxruntime_onnx"
@@ -235,13 +236,17 @@ def image_batch(tensor: InputTensor, manifest: Manifest, settings: Settings) -> 
             f"input {IMAGE_BYTES!r} must be BYTES of shape [N], got {tensor.datatype} {list(tensor.shape)}"
         )
     assert isinstance(tensor.data, list)  # BYTES parse to elements
-    images = []
+    files = []
     for i, element in enumerate(tensor.data):
         try:
             # JSON can carry only text, so there an image travels base64-encoded.
-            data = element if tensor.binary else base64.b64decode(element, validate=True)
+            files.append(element if tensor.binary else base64.b64decode(element, validate=True))
         except binascii.Error as exc:
             raise ProtocolError(f"{IMAGE_BYTES}[{i}]: not valid base64 ({exc})") from exc
+    # From the headers, before any image is decoded.
+    check_decode_budget(files, settings.max_decode_cost, settings.max_pixels, settings.max_side)
+    images = []
+    for i, data in enumerate(files):
         try:
             images.append(prepare(io.BytesIO(data), manifest, settings, Stopwatch()))
         except ServiceError as exc:

@@ -18,15 +18,15 @@ from fastapi import APIRouter, File, Form, Path, Query, Request, Response, Uploa
 from app.compute import Compute
 from app.config import Settings
 from app.errors import InvalidParameter, ModelNotReady, NoInk, ServiceError
-from app.preprocessing import NoInkError, preprocess
 from app.routers import ComputeDep, SettingsDep, error_responses
 from app.schemas import ErrorResponse, ModelRef
-from app.validation import decode_image, read_capped
+from app.validation import check_decode_budget, decode_image, read_capped
 from app.writers.embedder import WriterEmbedder, WriterModelError, load_embedder
 from app.writers.images import STORED_MAX_SIDE, storable_png
 from app.writers.matching import mean_embedding, rank_writers
 from app.writers.schemas import Candidate, IdentifyResponse, WriterList, WriterOut
 from app.writers.store import StoreUnavailable, TooManySamples, TooManyWriters, Writer, WriterStore
+from contract.preprocessing import NoInkError, preprocess
 
 router = APIRouter(tags=["writers"])
 
@@ -104,13 +104,21 @@ def embed_uploads(
     for the store (never the upload's bytes: app/writers/images.py). Any bad file fails the
     request, named by its place, so an enrolment is never built from part of what was sent."""
     manifest = service.embedder.manifest
-    inputs: list[np.ndarray] = []
-    kept: list[bytes] = []
+    files: list[bytes] = []
     for i, upload in enumerate(uploads):
         try:
-            data = read_capped(upload, settings.max_upload_bytes)
-            image = decode_image(data, max_pixels=settings.max_pixels, max_side=settings.max_side)
-            del data  # the decoded image is all that is needed from here on
+            files.append(read_capped(upload, settings.max_upload_bytes))
+        except ServiceError as exc:
+            exc.message = f"files[{i}]: {exc.message}"
+            raise
+    # From the headers, before any file is decoded.
+    check_decode_budget(files, settings.max_decode_cost, settings.max_pixels, settings.max_side)
+    inputs: list[np.ndarray] = []
+    kept: list[bytes] = []
+    for i in range(len(files)):
+        try:
+            image = decode_image(files[i], max_pixels=settings.max_pixels, max_side=settings.max_side)
+            files[i] = b""  # the decoded image is all that is needed from here on
             if keep_images:
                 kept.append(storable_png(image))
             try:

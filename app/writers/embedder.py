@@ -9,8 +9,8 @@ import numpy as np
 import onnxruntime as ort
 
 from app.inference import DEFAULT_MAX_BATCH, create_session, run_in_chunks
-from app.manifest import sha256_of
-from app.writers.manifest import WRITER_MANIFEST_FILE, WriterManifest
+from contract.manifest import sha256_of
+from contract.writer_manifest import WRITER_MANIFEST_FILE, WriterManifest
 
 
 class WriterModelError(Exception):

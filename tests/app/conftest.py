@@ -28,8 +28,8 @@ from PIL import Image
 
 from app.config import Settings
 from app.main import create_app
-from app.manifest import Head, InputSpec, Manifest, OnnxFile, TrainingInfo, sha256_of
-from app.preprocessing import PreprocessConfig
+from contract.manifest import Head, InputSpec, Manifest, OnnxFile, TrainingInfo, sha256_of
+from contract.preprocessing import PreprocessConfig
 
 LETTERS = list(string.ascii_uppercase)
 LETTER_HEADS = [("letter", "letter_logits", LETTERS)]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from app.graphemes import compose, top_graphemes
-from app.manifest import Manifest
-from app.postprocessing import COMPOSERS, softmax
-from app.preprocessing import preprocess
 from app.validation import decode_image
+from contract.graphemes import compose, top_graphemes
+from contract.manifest import Manifest
+from contract.postprocessing import COMPOSERS, softmax
+from contract.preprocessing import preprocess
 
 BENGALI_HEADS = [
     ("grapheme_root", "grapheme_root_logits", ["ক", "খ", "গ", "র", "য", "ক্ষ"]),

@@ -12,9 +12,9 @@ import pytest
 from app.body_limit import MULTIPART_OVERHEAD_BYTES
 from app.config import Settings
 from app.main import create_app
-from app.postprocessing import softmax
-from app.preprocessing import preprocess
 from app.validation import decode_image
+from contract.postprocessing import softmax
+from contract.preprocessing import preprocess
 from tests.app.conftest import draw_letter, encode, predict_scope
 
 

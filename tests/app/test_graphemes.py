@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.graphemes import HEADS, compose, is_valid, top_graphemes
+from contract.graphemes import HEADS, compose, is_valid, top_graphemes
 
 GRAPHEMES_TSV = Path(__file__).parent.parent / "data" / "bengali" / "graphemes.tsv"
 

@@ -1,5 +1,6 @@
-"""The import rules of DESIGN.md: no torch and no `training` in app/, no web framework in the
-pure modules. Checked in a fresh interpreter, since this test process has imported plenty."""
+"""The import rules of docs/architecture.md at run time: no torch and no `training` in app/, no web
+framework in the contract and the pure service modules. Checked in a fresh interpreter, since this
+test process has imported plenty."""
 
 from __future__ import annotations
 
@@ -12,17 +13,18 @@ import app
 
 APP_DIR = Path(app.__file__).parent
 PURE = [
-    "app.preprocessing",
-    "app.postprocessing",
-    "app.manifest",
+    "contract",
+    "contract.preprocessing",
+    "contract.postprocessing",
+    "contract.manifest",
+    "contract.graphemes",
+    "contract.writer_manifest",
     "app.validation",
     "app.inference",
     "app.errors",
-    "app.graphemes",
     "app.preview",
     "app.segmentation",
     "app.reading",
-    "app.writers.manifest",
     "app.writers.embedder",
     "app.writers.matching",
     "app.writers.store",

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.manifest import Head
-from app.postprocessing import rank_heads, softmax, top_k
+from contract.manifest import Head
+from contract.postprocessing import rank_heads, softmax, top_k
 
 
 def test_softmax_is_stable_for_huge_logits():

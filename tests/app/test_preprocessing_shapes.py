@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.preprocessing import NoInkError, PreprocessConfig, find_ink, preprocess
+from contract.preprocessing import NoInkError, PreprocessConfig, find_ink, preprocess
 
 CFG = PreprocessConfig()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.preprocessing import PreprocessConfig
 from app.reading import (
     CUT_PENALTY,
     REJECT_MARK,
@@ -20,6 +19,7 @@ from app.reading import (
     text_of,
 )
 from app.segmentation import Blob, Glyph
+from contract.preprocessing import PreprocessConfig
 
 CFG = PreprocessConfig()
 
@@ -90,7 +90,7 @@ def test_text_joins_lines_with_newlines_and_word_gaps_with_spaces():
 
 
 def test_candidates_go_through_the_single_character_preprocessing():
-    from app.preprocessing import preprocess
+    from contract.preprocessing import preprocess
 
     blob = Blob(0, False, 1, {(0, 1): glyph(0)})
     found = candidates([blob], CFG)

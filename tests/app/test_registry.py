@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from app import registry as registry_module
 from app.config import Settings
 from app.errors import ModelNotReady, UnknownTask
-from app.manifest import Manifest, ModelVariant, sha256_of
 from app.registry import ModelRegistry, load_models
+from contract.manifest import Manifest, ModelVariant, sha256_of
 from tests.app.conftest import build_onnx
 
 

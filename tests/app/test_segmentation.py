@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from app.preprocessing import NoInkError, PreprocessConfig
 from app.segmentation import Blob, SegmentConfig, TooManyParts, cut_candidates, segment
+from contract.preprocessing import NoInkError, PreprocessConfig
 
 CFG = PreprocessConfig()
 INK, PAPER = 25, 235

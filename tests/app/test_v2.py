@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 
-from app.manifest import Manifest
-from app.preprocessing import PreprocessConfig, preprocess
 from app.routers import v2 as v2_router
 from app.validation import decode_image
 from bench.server import REPO, Server, running_server
+from contract.manifest import Manifest
+from contract.preprocessing import PreprocessConfig, preprocess
 
 httpclient = pytest.importorskip("tritonclient.http")
 InferenceServerException = pytest.importorskip("tritonclient.utils").InferenceServerException

@@ -96,7 +96,7 @@ def test_the_threshold_follows_the_number_of_query_characters(
 
 
 def test_thresholds_interpolate_in_log_count_and_hold_at_the_ends(tmp_path: Path):
-    from app.writers.manifest import WriterManifest
+    from contract.writer_manifest import WriterManifest
 
     measured = {1: 0.2, 4: 0.4, 16: 0.6}
     manifest = WriterManifest.load(write_writer_model(tmp_path, 0.3, thresholds_by_query=measured))

@@ -13,9 +13,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from app.manifest import InputSpec, OnnxFile, TrainingInfo, sha256_of
-from app.preprocessing import PreprocessConfig
-from app.writers.manifest import EmbeddingSpec, WriterManifest
+from contract.manifest import InputSpec, OnnxFile, TrainingInfo, sha256_of
+from contract.preprocessing import PreprocessConfig
+from contract.writer_manifest import EmbeddingSpec, WriterManifest
 
 DIM = 16
 

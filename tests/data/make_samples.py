@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.preprocessing import PreprocessConfig
+from contract.preprocessing import PreprocessConfig
 from training.config import default_data_dir
 from training.data.bengali import load_class_map, load_cmaterdb_basic, load_graphemes
 from training.data.bengali_render import VALIDATION_FONTS, covers, find_fonts, render

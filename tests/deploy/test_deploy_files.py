@@ -109,6 +109,7 @@ def test_runtime_stage_serves_the_committed_models_and_never_copies_training(doc
     copies = [args for name, args in runtime if name == "COPY"]
     assert any(args.startswith("models/") for args in copies)
     assert any(args.startswith("app/") for args in copies)
+    assert any(args.startswith("contract/") for args in copies), "the service imports the contract package"
     assert not any("training" in args or args.split()[0] == "." for args in copies)
     env = " ".join(args for name, args in runtime if name == "ENV")
     assert "HWR_MODEL_DIR=" in env and "HWR_PORT=" in env
@@ -136,14 +137,14 @@ def test_runtime_dependencies_have_no_torch() -> None:
         assert ("onnxruntime-gpu" if extra == "gpu" else "onnxruntime") in names
 
 
-def test_dockerignore_keeps_the_context_to_app_models_and_pyproject() -> None:
+def test_dockerignore_keeps_the_context_to_app_contract_models_and_pyproject() -> None:
     lines = [
         line.strip()
         for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert lines[0] == "*", "allow-list: ignore everything, then re-include"
-    assert {"!app/", "!models/", "!pyproject.toml"} <= set(lines)
+    assert {"!app/", "!contract/", "!models/", "!pyproject.toml"} <= set(lines)
     assert not any(line.startswith("!") and ("training" in line or ".venv" in line) for line in lines)
 
 
@@ -305,7 +306,7 @@ def test_ci_lints_type_checks_tests_builds_and_smoke_tests() -> None:
     for command in (
         "ruff check",
         "ruff format --check",
-        "mypy app",
+        "mypy contract app",
         "pip-audit",
         "make test",
         "docker build",

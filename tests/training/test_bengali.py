@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.graphemes import compose
+from contract.graphemes import compose
 from tests.training.fake_bengali import CONSONANTS, ROOTS, VOWELS, write_fake_bengali
 from training.data.bengali import load_class_map, load_cmaterdb_basic, load_graphemes, sign_combinations
 

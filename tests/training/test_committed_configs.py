@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from app.config import DEFAULT_MODEL_DIR
-from app.manifest import Manifest
+from contract.manifest import Manifest
 from training.config import load_config
 
 REPO = Path(__file__).resolve().parents[2]

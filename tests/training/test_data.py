@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.preprocessing import PreprocessConfig, preprocess
+from contract.preprocessing import PreprocessConfig, preprocess
 from training.data.datasets import CanvasDataset
 from training.data.femnist import load_femnist, writer_split
 from training.data.idx import load_idx_pair, read_idx

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.config import Settings
-from app.graphemes import compose
 from app.main import create_app
-from app.manifest import Manifest
+from contract.graphemes import compose
+from contract.manifest import Manifest
 from tests.training.fake_bengali import requires_bengali_rendering, write_fake_bengali
 from training.__main__ import main
 from training.checkpoint import load_checkpoint, model_from_checkpoint

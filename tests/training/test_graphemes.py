@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.preprocessing import PreprocessConfig, render_canvas
+from contract.preprocessing import PreprocessConfig, render_canvas
 from tests.training.fake_bengali import (
     CONSONANTS,
     ROOTS,

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from app.manifest import Manifest, sha256_of
-from app.preprocessing import preprocess
 from app.validation import decode_image
+from contract.manifest import Manifest, sha256_of
+from contract.preprocessing import preprocess
 from training.__main__ import main
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.config import load_config

@@ -8,8 +8,8 @@ import pytest
 
 from app import registry as registry_module
 from app.inference import OnnxClassifier, create_session
-from app.manifest import Manifest, sha256_of
 from app.registry import load_models
+from contract.manifest import Manifest, sha256_of
 from tests.app.conftest import write_model
 from training import quantize as q
 from training.__main__ import main

@@ -10,7 +10,7 @@ from types import ModuleType
 import onnxruntime as ort
 import pytest
 
-from app.manifest import Manifest, sha256_of
+from contract.manifest import Manifest, sha256_of
 from training.__main__ import main
 from training.config import REPO_ROOT
 from training.triton import TritonOptions, export_model, export_repository, label_filename

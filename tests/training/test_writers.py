@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from app.writers.embedder import load_embedder
-from app.writers.manifest import WriterManifest
+from contract.writer_manifest import WriterManifest
 from tests.training.conftest import write_fake_femnist
 from training.writers import iam
 from training.writers.config import WriterConfig, load_writer_config

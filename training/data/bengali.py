@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.graphemes import HEADS, ZWJ, compose, starts_with_consonant
+from contract.graphemes import HEADS, ZWJ, compose, starts_with_consonant
 
 BENGALI_DIR = "bengali"
 CLASS_MAP = "class_map.csv"

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from app.preprocessing import NoInkError, PreprocessConfig, normalise, render_canvas
+from contract.preprocessing import NoInkError, PreprocessConfig, normalise, render_canvas
 from training.data.tasks import Split
 from training.photo_like import photo_like
 

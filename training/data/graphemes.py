@@ -26,7 +26,7 @@ import numpy as np
 import PIL
 from PIL import features
 
-from app.graphemes import CONSONANT_HEAD, HEADS, ROOT_HEAD, VOWEL_HEAD
+from contract.graphemes import CONSONANT_HEAD, HEADS, ROOT_HEAD, VOWEL_HEAD
 from training.config import REPO_ROOT
 from training.data.bengali import (
     BENGALI_DIR,
@@ -58,7 +58,7 @@ from training.data.bengali_render import (
 from training.data.tasks import Split, TaskData, register_task
 from training.losses import IGNORE
 
-COMPOSITION = "bengali_grapheme"  # tells the service to compose whole graphemes (app/graphemes.py)
+COMPOSITION = "bengali_grapheme"  # tells the service to compose whole graphemes (contract/graphemes.py)
 DEFAULT_VARIANTS = 4  # 1,295 graphemes × 9 fonts × 4 ≈ 47k renders: about a minute on 2 cores
 VAL_VARIANTS = 1
 NO_SIGN = "0"  # the class map's label for "no vowel sign" / "no consonant sign"

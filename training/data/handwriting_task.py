@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.graphemes import HEADS
+from contract.graphemes import HEADS
 from training.data.bengali import (
     BENGALI_DIR,
     CLASS_MAP,
@@ -245,7 +245,7 @@ def build_handwriting_task(
 
 
 def source(name: str, path: Path, split: str, samples: int, license_: str, notes: str) -> dict:
-    """One entry of the manifest's `data` (app.manifest.DataSource)."""
+    """One entry of the manifest's `data` (contract.manifest.DataSource)."""
     return {
         "name": name,
         "path": str(path),

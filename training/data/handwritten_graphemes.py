@@ -25,8 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.graphemes import starts_with_consonant
-from app.preprocessing import NoInkError, PreprocessConfig, crop_to_ink, ink_strength, remove_specks, to_gray
+from contract.graphemes import starts_with_consonant
+from contract.preprocessing import NoInkError, PreprocessConfig, crop_to_ink, ink_strength, remove_specks, to_gray
 from training.data.bengali import BENGALI_DIR, ClassMap, Grapheme
 from training.data.pen import HELDOUT_PEN, TRAIN_PEN, PenStyle, redraw
 from training.data.sign_composition import (

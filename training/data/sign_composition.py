@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.preprocessing import stroke_width
+from contract.preprocessing import stroke_width
 from training.data.bengali_render import draw_text
 from training.data.pen import TRAIN_PEN, PenStyle, Strokes, pen_strokes, stamp
 

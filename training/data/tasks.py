@@ -28,7 +28,8 @@ class TaskData:
     provenance: list[dict] = field(default_factory=list)
     # Held-out test sets, never used for choosing: measured and recorded at export only.
     tests: dict[str, Split] = field(default_factory=dict)
-    # How the service turns the heads into one answer (app.manifest.Manifest.composition); None: first head.
+    # How the service turns the heads into one answer (contract.manifest.Manifest.composition);
+    # None: the first head.
     composition: str | None = None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from app.preprocessing import PreprocessConfig
+from contract.preprocessing import PreprocessConfig
 from training.config import apply_overrides, default_data_dir, plain
 
 

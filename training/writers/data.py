@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.preprocessing import normalise
+from contract.preprocessing import normalise
 from training.data.datasets import render_canvases
 from training.data.femnist import WriterSamples, load_femnist
 from training.writers.config import WriterConfig

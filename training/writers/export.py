@@ -1,8 +1,8 @@
 """The trained embedding model → `model.onnx` + `writer_manifest.json`, the service's writer contract.
 
 The manifest is written as plain JSON from the contract's building blocks (training may import only
-app.manifest and app.preprocessing); tests/training/test_writers.py validates it with the service's
-own `app.writers.manifest.WriterManifest`, so the two cannot drift apart.
+contract.manifest and contract.preprocessing); tests/training/test_writers.py validates it with the service's
+own `contract.writer_manifest.WriterManifest`, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from app.manifest import InputSpec, OnnxFile, TrainingInfo, sha256_of
+from contract.manifest import InputSpec, OnnxFile, TrainingInfo, sha256_of
 from training.export import git_commit
 from training.writers.config import WriterConfig
 from training.writers.models import WriterEmbeddingNet
 
 INPUT_NAME, OUTPUT_NAME = "image", "embedding"
-WRITER_MANIFEST_FILE = "writer_manifest.json"  # = app.writers.manifest.WRITER_MANIFEST_FILE
+WRITER_MANIFEST_FILE = "writer_manifest.json"  # = contract.writer_manifest.WRITER_MANIFEST_FILE
 PARITY_ATOL = 1e-4
 
 

@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from app.graphemes import top_graphemes
-from app.manifest import Head
+from contract.graphemes import top_graphemes
+from contract.manifest import Head
 
 # A manifest's `composition` → how the heads' probabilities become whole answers, best first.
 Composer = Callable[[Mapping[str, np.ndarray], Mapping[str, Sequence[str]], int], list[tuple[str, float]]]

@@ -12,8 +12,8 @@ from datetime import datetime
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.manifest import ContractFile, InputSpec, OnnxFile, TrainingInfo, check_input_matches
-from app.preprocessing import PreprocessConfig
+from contract.manifest import ContractFile, InputSpec, OnnxFile, TrainingInfo, check_input_matches
+from contract.preprocessing import PreprocessConfig
 
 WRITER_MANIFEST_FILE = "writer_manifest.json"
 

@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app import graphemes
-from app.preprocessing import PreprocessConfig
+from contract import graphemes
+from contract.preprocessing import PreprocessConfig
 
 MANIFEST_FILE = "manifest.json"
 SCHEMA_VERSION = 1
@@ -122,7 +122,7 @@ class Manifest(ContractFile):
     preprocessing: PreprocessConfig
     heads: list[Head] = Field(min_length=1)
     # How the heads become the answer. None: the first head's top-k. "bengali_grapheme": whole
-    # graphemes composed from the root, vowel-sign and consonant-sign heads (app/graphemes.py).
+    # graphemes composed from the root, vowel-sign and consonant-sign heads (contract/graphemes.py).
     composition: Literal["bengali_grapheme"] | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     data: list[DataSource] = Field(default_factory=list)
