@@ -19,8 +19,8 @@ from contract.manifest import Manifest
 from training.config import REPO_ROOT, load_config
 from training.data.datasets import CanvasDataset
 from training.data.handwritten_graphemes import load_banglalekha
-from training.evaluate import score
-from training.train import load_data
+from training.data.loading import load_data
+from training.scoring import score
 
 
 def main(model_dir: Path) -> None:

@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     # Imported here so `--help` answers without loading torch.
     from training import distributed
     from training import quantize as q
+    from training.data.loading import load_data
     from training.evaluate import evaluate_model
     from training.export import export_checkpoint
     from training.grid import load_grid, run_grid
@@ -167,10 +168,11 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_config(args.config, args.overrides)
         run_dir = args.run_dir or REPO_ROOT / "runs" / cfg.name
         resume = run_dir / "last.pt" if args.resume else None
+        data = load_data(cfg)  # once: training, then the export's scoring
         with distributed.process_group():
-            best = fit(cfg, run_dir, resume, args.stop_after, command)
+            best = fit(cfg, run_dir, resume, args.stop_after, command, data)
         if best is not None and args.export:  # None on every process but rank 0
-            manifest = export_checkpoint(best, args.export, command)
+            manifest = export_checkpoint(best, args.export, command, data)
             print(f"exported {args.export}: {manifest.metrics}")
     elif args.command == "grid":
         spec = load_grid(args.config)

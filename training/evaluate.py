@@ -13,49 +13,15 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from contract.graphemes import compose, top_graphemes
 from contract.manifest import Manifest
-from contract.preprocessing import NoInkError, normalise, render_canvas
+from contract.preprocessing import NoInkError, render_canvas
 from training.config import config_from_dict, load_config
-from training.data.datasets import CanvasDataset
+from training.data.loading import load_data
 from training.data.tasks import Split
-from training.engine import classification_metrics
-from training.export import onnx_logits
 from training.photo_like import simulated_photo
-from training.train import load_data
+from training.scoring import Scored, score
 
 JPEG_QUALITY = 85
-
-
-def score(
-    session: ort.InferenceSession, manifest: Manifest, canvases: np.ndarray, targets: dict
-) -> dict[str, float]:
-    """classification_metrics (with the run's head weights) and, for graphemes, whole-grapheme top-1."""
-    x = normalise(canvases, manifest.preprocessing)
-    outputs = {head.name: head.output for head in manifest.heads}
-    logits = onnx_logits(session, x, manifest.input.name, outputs)
-    metrics = classification_metrics(logits, targets, manifest.training.config.get("head_weights"))
-    if manifest.composition == "bengali_grapheme":
-        metrics["grapheme_top1"] = whole_grapheme_accuracy(manifest, logits, targets)
-    return metrics
-
-
-def whole_grapheme_accuracy(manifest: Manifest, logits: dict, targets: dict) -> float:
-    """How often the service's first answer (top_graphemes) is the whole true grapheme, over the
-    samples that know every head."""
-    labels = {head.name: head.labels for head in manifest.heads}
-    known = np.all([np.asarray(targets[h]) >= 0 for h in labels], axis=0)
-    probabilities = {}
-    for head, value in logits.items():
-        exp = np.exp(value[known] - value[known].max(axis=1, keepdims=True))
-        probabilities[head] = exp / exp.sum(axis=1, keepdims=True)
-    truth = [
-        compose(*(labels[h][int(np.asarray(targets[h])[i])] for h in labels)) for i in np.flatnonzero(known)
-    ]
-    answers = [
-        top_graphemes({h: p[i] for h, p in probabilities.items()}, labels, 1)[0][0] for i in range(len(truth))
-    ]
-    return float(np.mean([a == t for a, t in zip(answers, truth, strict=True)])) if truth else float("nan")
 
 
 def photo_canvases(split: Split, manifest: Manifest, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,9 +55,10 @@ def evaluate_model(
     session = ort.InferenceSession(str(model_dir / manifest.onnx.file), providers=["CPUExecutionProvider"])
     results: dict[str, float] = {}
     for name, split in {"val": data.val, **data.tests}.items():
-        dataset = CanvasDataset(split, manifest.preprocessing)
-        targets = {h: t.numpy() for h, t in dataset.targets.items()}
-        results |= {f"{name}_{k}": v for k, v in score(session, manifest, dataset.canvases, targets).items()}
+        scored = Scored.of(split, manifest)
+        results |= {
+            f"{name}_{k}": v for k, v in score(session, manifest, scored.canvases, scored.targets).items()
+        }
         if photos:
             canvases, kept = photo_canvases(split, manifest, seed)
             targets = {h: t[kept] for h, t in split.targets.items()}

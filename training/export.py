@@ -15,9 +15,9 @@ from contract.manifest import DataSource, Head, InputSpec, Manifest, OnnxFile, T
 from contract.preprocessing import normalise
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.config import REPO_ROOT, config_from_dict
-from training.data.datasets import CanvasDataset
-from training.engine import classification_metrics
-from training.train import load_data
+from training.data.loading import load_data
+from training.data.tasks import TaskData
+from training.scoring import Scored, manifest_logits, metrics_of
 
 INPUT_NAME = "image"
 PARITY_ATOL = 1e-3
@@ -68,16 +68,6 @@ def export_onnx(model: nn.Module, heads: list[str], size: int, path: Path) -> No
     )
 
 
-def onnx_logits(
-    session: ort.InferenceSession, x: np.ndarray, input_name: str, outputs: dict[str, str], batch: int = 512
-) -> dict[str, np.ndarray]:
-    """Logits per head (`outputs`: head → ONNX output name) over `x`, run in batches."""
-    chunks = [
-        session.run(list(outputs.values()), {input_name: x[i : i + batch]}) for i in range(0, len(x), batch)
-    ]
-    return {head: np.concatenate([c[j] for c in chunks]) for j, head in enumerate(outputs)}
-
-
 def check_parity(model: nn.Module, x: np.ndarray, ort_logits: dict[str, np.ndarray]) -> None:
     with torch.no_grad():
         torch_out = model(torch.from_numpy(x))
@@ -87,7 +77,13 @@ def check_parity(model: nn.Module, x: np.ndarray, ort_logits: dict[str, np.ndarr
             raise RuntimeError(f"torch ↔ ONNX Runtime mismatch on head {head}: max |Δ| = {diff:.2e}")
 
 
-def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Manifest:
+def export_checkpoint(
+    checkpoint_path: Path, out_dir: Path, command: str, data: TaskData | None = None
+) -> Manifest:
+    """ONNX + manifest of a checkpoint, scored on the validation and test splits (training.scoring).
+
+    `data`: the run's already loaded task data (`train --export`); otherwise the checkpoint's config
+    loads only what is scored."""
     checkpoint = load_checkpoint(checkpoint_path)
     cfg = config_from_dict(checkpoint["config"])
     model = model_from_checkpoint(checkpoint)
@@ -96,21 +92,8 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Man
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / "model.onnx"
     export_onnx(model, heads, size, onnx_path)
-
-    # Measure the exported artefact itself on the validation and test splits; check it against torch.
-    data = load_data(cfg, evaluation_only=True)
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    metrics: dict[str, float] = {}
-    for split_name, split in {"val": data.val, **data.tests}.items():
-        dataset = CanvasDataset(split, cfg.preprocess)
-        x = normalise(dataset.canvases, cfg.preprocess)
-        ort_logits = onnx_logits(session, x, INPUT_NAME, {h: output_name(h) for h in heads})
-        if split_name == "val":
-            check_parity(model, x[:512], {h: v[:512] for h, v in ort_logits.items()})
-        targets = {h: t.numpy() for h, t in dataset.targets.items()}
-        found = classification_metrics(ort_logits, targets, cfg.head_weights)
-        metrics |= {f"{split_name}_{k}": round(v, 5) for k, v in found.items()}
-        metrics[f"{split_name}_samples"] = len(dataset)
+    if data is None:
+        data = load_data(cfg, evaluation_only=True)
 
     manifest = Manifest(
         name=cfg.name,
@@ -122,8 +105,8 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Man
         input=InputSpec(name=INPUT_NAME, shape=(None, 1, size, size)),
         preprocessing=cfg.preprocess,
         heads=[Head(name=h, output=output_name(h), labels=checkpoint["heads"][h]) for h in heads],
-        composition=data.composition,
-        metrics=metrics,
+        # Older checkpoints did not record it; their task data knows it.
+        composition=checkpoint.get("composition", data.composition),
         data=[DataSource(**source) for source in checkpoint["provenance"]],
         training=TrainingInfo(
             command=checkpoint.get("command") or command,
@@ -135,5 +118,18 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, command: str) -> Man
             duration_s=round(checkpoint.get("train_seconds", 0.0), 1),
         ),
     )
+    # Measure the exported artefact itself, the way evaluate and quantize do; check it against torch.
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    metrics: dict[str, float] = {}
+    for split_name, split in {"val": data.val, **data.tests}.items():
+        scored = Scored.of(split, manifest)
+        logits = manifest_logits(session, manifest, scored.canvases)
+        if split_name == "val":
+            x = normalise(scored.canvases[:512], manifest.preprocessing)
+            check_parity(model, x, {h: v[:512] for h, v in logits.items()})
+        found = metrics_of(manifest, logits, scored.targets)
+        metrics |= {f"{split_name}_{k}": round(v, 5) for k, v in found.items()}
+        metrics[f"{split_name}_samples"] = float(len(scored.canvases))
+    manifest = Manifest.model_validate(manifest.model_dump() | {"metrics": metrics})
     manifest.save(out_dir)
     return manifest

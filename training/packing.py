@@ -16,9 +16,9 @@ import numpy as np
 from contract.preprocessing import PreprocessConfig
 from training.config import TrainConfig
 from training.data.datasets import render_canvases
+from training.data.loading import load_data
 from training.data.tasks import Split
 from training.pack_format import copy_split, write_meta, write_split
-from training.train import load_data
 
 # Pack split name → the task's split it is made of (None: TaskData.val).
 SELECTION_SPLITS = {"val": None, "banglalekha_val": "banglalekha_heldout_writers"}

@@ -33,23 +33,15 @@ from contract.manifest import Manifest, ModelVariant, sha256_of
 from contract.preprocessing import normalise
 from training.config import config_from_dict
 from training.data.datasets import CanvasDataset
+from training.data.loading import load_data
 from training.data.tasks import Split
-from training.evaluate import score
-from training.train import load_data
+from training.scoring import Scored, score_splits
 
 VARIANT = "int8"
 INT8_FILE = "model.int8.onnx"
 DEFAULT_CALIBRATION = 2000
 DEFAULT_MAX_DROP = 0.3  # percentage points of the primary validation metric
 CALIBRATION_BATCH = 64
-
-
-@dataclass(frozen=True)
-class Scored:
-    """Canvases (N×S×S in [0, 1], before normalisation) and their targets per head."""
-
-    canvases: np.ndarray
-    targets: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -78,10 +70,7 @@ def load_quantization_data(
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(len(data.train), size=min(calibration, len(data.train)), replace=False))
     subset = Split(data.train.images[chosen], {h: t[chosen] for h, t in data.train.targets.items()})
-    splits = {}
-    for name, split in {"val": data.val, **data.tests}.items():
-        dataset = CanvasDataset(split, manifest.preprocessing)
-        splits[name] = Scored(dataset.canvases, {h: t.numpy() for h, t in dataset.targets.items()})
+    splits = {name: Scored.of(split, manifest) for name, split in {"val": data.val, **data.tests}.items()}
     return QuantizationData(CanvasDataset(subset, manifest.preprocessing).canvases, splits)
 
 
@@ -151,18 +140,6 @@ def check_same_signature(reference: ort.InferenceSession, candidate: ort.Inferen
 
     if signature(reference) != signature(candidate):
         raise RuntimeError(f"int8 graph {signature(candidate)} differs from float {signature(reference)}")
-
-
-def score_splits(
-    session: ort.InferenceSession, manifest: Manifest, splits: dict[str, Scored]
-) -> dict[str, float]:
-    """Metrics named as in the manifest (`val_letter_top1`, `mnist_test_samples`, …)."""
-    metrics: dict[str, float] = {}
-    for name, split in splits.items():
-        found = score(session, manifest, split.canvases, split.targets)
-        metrics |= {f"{name}_{k}": round(v, 5) for k, v in found.items()}
-        metrics[f"{name}_samples"] = float(len(split.canvases))
-    return metrics
 
 
 def quantize_model(

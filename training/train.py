@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from training.augment import CanvasAugment
 from training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from training.config import TrainConfig, save_config
 from training.data.datasets import CanvasDataset
-from training.data.tasks import Split, TaskData, load_task
+from training.data.loading import limit, load_data
+from training.data.tasks import TaskData
 from training.ema import ModelEma
 from training.engine import evaluate, predict, train_one_epoch
 from training.hardware import Hardware, maybe_compile, select_hardware
@@ -38,19 +39,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def limit(split: Split, n: int) -> Split:
-    if n <= 0 or n >= len(split):
-        return split
-    return Split(split.images[:n], {h: t[:n] for h, t in split.targets.items()})
-
-
-def load_data(cfg: TrainConfig, evaluation_only: bool = False) -> TaskData:
-    """The config's task data; `evaluation_only` lets a task that can skip building its training split
-    (export and evaluation measure only validation and tests)."""
-    data = load_task(cfg.task, cfg.data_path, cfg.val_fraction, cfg.seed, evaluation_only, **cfg.task_kwargs)
-    return replace(data, train=limit(data.train, cfg.limit_train), val=limit(data.val, cfg.limit_val))
 
 
 @dataclass
@@ -91,12 +79,18 @@ def build_loaders(cfg: TrainConfig, data: TaskData, hardware: Hardware, rank: di
 
 
 def fit(
-    cfg: TrainConfig, run_dir: Path, resume: Path | None = None, stop_after: int = 0, command: str = ""
+    cfg: TrainConfig,
+    run_dir: Path,
+    resume: Path | None = None,
+    stop_after: int = 0,
+    command: str = "",
+    data: TaskData | None = None,
 ) -> Path | None:
     """Train; return the best checkpoint's path, or None when stopped early at `stop_after` epochs
     (and on every process but rank 0, which alone writes).
 
-    A run stopped early (or killed) continues with `resume=run_dir / "last.pt"`.
+    A run stopped early (or killed) continues with `resume=run_dir / "last.pt"`. `data`: the config's
+    task data when the caller has loaded it already (to export from the same data afterwards).
     """
     rank = distributed.current()
     if rank.is_main:
@@ -109,7 +103,7 @@ def fit(
     if rank.is_main:
         print(f"device: {hardware.describe()} × {rank.world_size}  run: {run_dir}")
 
-    data = load_data(cfg)
+    data = data if data is not None else load_data(cfg)
     loaders = build_loaders(cfg, data, hardware, rank)
 
     heads = {head: len(labels) for head, labels in data.heads.items()}
@@ -195,6 +189,7 @@ def fit(
                 "metrics": record,
                 "config": cfg.to_dict(),
                 "heads": {h: list(labels) for h, labels in data.heads.items()},
+                "composition": data.composition,
                 "provenance": data.provenance,
                 "train_seconds": time.time() - started,
                 "device": str(hardware.device),

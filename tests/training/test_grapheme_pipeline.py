@@ -106,3 +106,22 @@ def test_api_answers_whole_graphemes_and_components(trained):
     assert body["predictions"][0]["label"] == compose(*(c["label"] for c in best))
     assert body["predictions"][0]["probability"] == pytest.approx(np.prod([c["probability"] for c in best]))
     assert len(body["predictions"]) == 3
+
+
+def test_export_and_quantize_score_alike(trained, tmp_path):
+    """One scoring function: export's float metrics and quantize's float re-scoring carry the same
+    names (whole-grapheme top-1 included) and the same values."""
+    from training import quantize as q
+    from training.scoring import Scored, score_splits
+
+    run_dir, model_dir = trained
+    assert load_checkpoint(run_dir / "best.pt")["composition"] == "bengali_grapheme"
+    manifest = Manifest.load(model_dir)
+    assert "val_grapheme_top1" in manifest.metrics
+    data_dir = next(p for p in model_dir.parents if (p / "data").is_dir()) / "data"
+    data = q.load_quantization_data(model_dir, data_dir, calibration=16)
+    splits: dict[str, Scored] = data.splits
+    rescored = score_splits(q.cpu_session(model_dir / manifest.onnx.file), manifest, splits)
+    assert rescored.keys() == manifest.metrics.keys()
+    for key, value in rescored.items():
+        assert value == pytest.approx(manifest.metrics[key], abs=1e-4), key

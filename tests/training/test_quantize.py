@@ -13,6 +13,7 @@ from contract.manifest import Manifest, sha256_of
 from tests.app.conftest import write_model
 from training import quantize as q
 from training.__main__ import main
+from training.scoring import Scored
 
 
 def synthetic_data(model, n: int = 256) -> q.QuantizationData:
@@ -21,7 +22,7 @@ def synthetic_data(model, n: int = 256) -> q.QuantizationData:
     canvases = rng.random((n, 28, 28), dtype=np.float32)
     x = (canvases - 0.15) / 0.3  # PreprocessConfig's default mean and std, as normalise applies them
     targets = {"letter": model.logits(x[:, None])["letter"].argmax(axis=1)}
-    return q.QuantizationData(calibration=canvases[:128], splits={"val": q.Scored(canvases, targets)})
+    return q.QuantizationData(calibration=canvases[:128], splits={"val": Scored(canvases, targets)})
 
 
 def test_quantize_writes_a_working_int8_file_and_its_manifest_entry(tmp_path, monkeypatch):
