@@ -43,6 +43,17 @@ class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
 
 
+class DecodeBudgetExceeded(ServiceError):
+    """The images of one request would together decode to more than `max_decode_cost` bytes.
+
+    413, like `image_too_large`: the request is too large to process, judged from the headers
+    before any pixel is decoded, and the client can act on it by sending fewer or smaller images
+    per request (a 422 would say the request means something wrong, which it does not)."""
+
+    status_code = 413
+    code = "decode_budget_exceeded"
+
+
 class NoInk(ServiceError):
     """Raised in place of `contract.preprocessing.NoInkError`: a blank or flat image."""
 

@@ -11,12 +11,20 @@ import io
 import math
 import struct
 import zlib
+from collections.abc import Sequence
 from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from app.errors import EmptyUpload, ImageTooLarge, PayloadTooLarge, UnsupportedImage
+from app.errors import (
+    DecodeBudgetExceeded,
+    EmptyUpload,
+    ImageTooLarge,
+    PayloadTooLarge,
+    ServiceError,
+    UnsupportedImage,
+)
 from app.jpeg_scan import without_end_marker
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
@@ -144,6 +152,72 @@ def decode_image(data: bytes, max_pixels: int, max_side: int, reduce_to: int | N
             return np.ascontiguousarray(to_array(image))
         except _DECODE_ERRORS as exc:
             raise UnsupportedImage(f"corrupt or truncated {fmt} image: {exc}") from exc
+
+
+def decode_cost(data: bytes, max_pixels: int, max_side: int) -> int:
+    """What decoding `data` costs, from its header alone: width × height × bytes per pixel, the
+    bytes the decoder and the conversion to grey/RGB/RGBA write. 0 for a file that will never be
+    decoded (not an image, a header that does not parse, over the per-file caps): its own
+    answer comes when it is opened for decoding.
+
+    The full declared size is counted, a JPEG that will decode reduced included: the budget is
+    an upper bound on the work, and a reduced JPEG still reads every coefficient."""
+    fmt = sniff_format(data)
+    if fmt is None:
+        return 0
+    try:
+        image = Image.open(io.BytesIO(data), formats=[fmt])
+    except (Image.DecompressionBombError, *_DECODE_ERRORS):
+        return 0
+    with image:
+        width, height = image.size
+        try:
+            check_size(width, height, max_pixels=max_pixels, max_side=max_side)
+        except ServiceError:
+            return 0
+        return width * height * bytes_per_pixel(image, data, fmt)
+
+
+def bytes_per_pixel(image: Image.Image, data: bytes, fmt: str) -> int:
+    """Bytes per pixel of an opened (not loaded) image, as decoded and as `to_array` makes it:
+    16-bit samples count 2 bytes (Pillow reports a 48-bit PNG as "RGB"), a palette 3 or 4."""
+    mode = image.mode
+    if mode.startswith("I;16"):
+        return 2
+    if mode in ("I", "F"):
+        return 4
+    has_alpha = mode in _WITH_ALPHA or (mode in ("P", "L") and "transparency" in image.info)
+    if has_alpha:
+        return 4 * sample_bytes(image, data, fmt)  # converted to RGBA
+    if mode == "P":
+        return 3  # converted to RGB
+    return len(image.getbands()) * sample_bytes(image, data, fmt)
+
+
+def sample_bytes(image: Image.Image, data: bytes, fmt: str) -> int:
+    """2 for 16-bit samples, read from the header where Pillow's mode hides them, else 1."""
+    if fmt == "PNG" and len(data) > 24:
+        return 2 if data[24] == 16 else 1  # IHDR's bit depth, at a fixed offset
+    if fmt == "TIFF":
+        bits = getattr(image, "tag_v2", {}).get(258)  # BitsPerSample
+        values = bits if isinstance(bits, tuple) else (bits,)
+        if any(isinstance(value, int) and value > 8 for value in values):
+            return 2
+    return 1
+
+
+def check_decode_budget(files: Sequence[bytes], budget: int, max_pixels: int, max_side: int) -> None:
+    """DecodeBudgetExceeded unless the files of one request together cost at most `budget`
+    (`decode_cost`), checked before any of them is decoded: the per-file caps bound one image,
+    this bounds how long one request holds its worker."""
+    costs = [decode_cost(data, max_pixels, max_side) for data in files]
+    total = sum(costs)
+    if total > budget:
+        raise DecodeBudgetExceeded(
+            f"the {len(files)} images of this request would decode to {total} bytes (width × height × "
+            f"bytes per pixel, summed); the decode budget per request is {budget} bytes: send fewer "
+            f"or smaller images per request"
+        )
 
 
 def read_capped(stream: BinaryIO, max_bytes: int) -> bytes:
