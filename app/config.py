@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # Threads per model call; 0 leaves ONNX Runtime's own default (one per physical core). One:
     # the models are tiny (~1 ms), so more threads mostly wait on each other; processes use the cores.
     ort_intra_op_threads: int = Field(default=1, ge=0)
+    # ONNX Runtime's CPU memory arena. Off: an arena keeps the memory of the largest batch a
+    # session ever ran for the life of the process (app/inference.py); its latency cost is
+    # measured in docs/reliability.md.
+    ort_cpu_mem_arena: bool = False
     # OpenCV's threads per call, per process; 0 leaves its default (one per core). One: its
     # images are small once decoded, and its pool's threads spin after each call, ~0.8 ms of CPU
     # per request for nothing with one client (README, "Speed"); processes use the cores.

@@ -32,7 +32,10 @@ def default_providers() -> list[str]:
 
 
 def create_session(
-    path: Path, intra_op_threads: int = 0, providers: Sequence[str] | None = None
+    path: Path,
+    intra_op_threads: int = 0,
+    providers: Sequence[str] | None = None,
+    cpu_mem_arena: bool = False,
 ) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -43,10 +46,11 @@ def create_session(
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # Errors only: ORT's warnings about unused initialisers etc. are noise in the service log.
     options.log_severity_level = 3
-    # No CPU memory arena: an arena grows to the largest batch the session has run and keeps that
-    # memory for the life of the process (3,584 inputs in one call left the letters model's
-    # process 0.8 GB larger). Chunks (`run_in_chunks`) bound the peak; this gives it back.
-    options.enable_cpu_mem_arena = False
+    # No CPU memory arena by default: an arena grows to the largest batch the session has run and
+    # keeps that memory for the life of the process (3,584 inputs in one call left the letters
+    # model's process 0.8 GB larger). Chunks (`run_in_chunks`) bound the peak; this gives it back.
+    # A setting, so its latency cost can be measured (docs/reliability.md).
+    options.enable_cpu_mem_arena = cpu_mem_arena
     return ort.InferenceSession(
         str(path), sess_options=options, providers=list(providers or default_providers())
     )

@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.ort_intra_op_threads,
             settings.model_variant,
             settings.inference_max_batch,
+            settings.ort_cpu_mem_arena,
         )
         app.state.batchers = start_batchers(
             app.state.registry, settings, app.state.metrics, app.state.compute.in_event_loop

@@ -103,6 +103,7 @@ def load_model(
     intra_op_threads: int = 0,
     variant: str = FLOAT,
     max_batch: int = DEFAULT_MAX_BATCH,
+    cpu_mem_arena: bool = False,
 ) -> LoadedModel:
     """Verify the ONNX file against its manifest and build its session. Raises ModelLoadError.
 
@@ -112,18 +113,29 @@ def load_model(
         log.info("model %s: no %s variant recorded; serving the float model", directory, variant)
     elif variant != FLOAT:
         try:
-            return _load_variant(directory, manifest, intra_op_threads, variant, max_batch)
+            return _load_variant(directory, manifest, intra_op_threads, variant, max_batch, cpu_mem_arena)
         except ModelLoadError as exc:
             cause = f" ({exc.__cause__})" if exc.__cause__ else ""
             log.warning("model %s: serving the float model, not %s: %s%s", directory, variant, exc, cause)
     classifier = _classifier(
-        directory, manifest, manifest.onnx.file, manifest.onnx.sha256, intra_op_threads, max_batch
+        directory,
+        manifest,
+        manifest.onnx.file,
+        manifest.onnx.sha256,
+        intra_op_threads,
+        max_batch,
+        cpu_mem_arena,
     )
     return LoadedModel(manifest=manifest, classifier=classifier, directory=directory)
 
 
 def _load_variant(
-    directory: Path, manifest: Manifest, intra_op_threads: int, variant: str, max_batch: int
+    directory: Path,
+    manifest: Manifest,
+    intra_op_threads: int,
+    variant: str,
+    max_batch: int,
+    cpu_mem_arena: bool = False,
 ) -> LoadedModel:
     entry = manifest.variants[variant]
     shown = f"{directory.name}/{entry.file}"
@@ -142,7 +154,9 @@ def _load_variant(
     # 16 bits, which can cost accuracy the manifest never measured.
     if not cpu_has_vnni():
         raise ModelLoadError(f"{shown}: measured on CPUs with VNNI int8 instructions; this one has none")
-    classifier = _classifier(directory, manifest, entry.file, entry.sha256, intra_op_threads, max_batch)
+    classifier = _classifier(
+        directory, manifest, entry.file, entry.sha256, intra_op_threads, max_batch, cpu_mem_arena
+    )
     return LoadedModel(manifest=manifest, classifier=classifier, directory=directory, variant=variant)
 
 
@@ -156,7 +170,13 @@ def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 
 def _classifier(
-    directory: Path, manifest: Manifest, file: str, sha256: str, intra_op_threads: int, max_batch: int
+    directory: Path,
+    manifest: Manifest,
+    file: str,
+    sha256: str,
+    intra_op_threads: int,
+    max_batch: int,
+    cpu_mem_arena: bool = False,
 ) -> OnnxClassifier:
     """`file` checked against `sha256` and, once loaded, against the manifest's input and heads."""
     onnx_path = (directory / file).resolve()
@@ -172,7 +192,7 @@ def _classifier(
     if digest != sha256:
         raise ModelLoadError(f"{shown}: sha256 mismatch (manifest {sha256[:12]}…, file {digest[:12]}…)")
     try:
-        session = create_session(onnx_path, intra_op_threads)
+        session = create_session(onnx_path, intra_op_threads, cpu_mem_arena=cpu_mem_arena)
     except _ORT_ERRORS as exc:
         raise ModelLoadError(f"{shown}: ONNX Runtime cannot load it") from exc
     try:
@@ -182,23 +202,33 @@ def _classifier(
 
 
 def load_models(
-    model_dir: Path, intra_op_threads: int = 0, variant: str = FLOAT, max_batch: int = DEFAULT_MAX_BATCH
+    model_dir: Path,
+    intra_op_threads: int = 0,
+    variant: str = FLOAT,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    cpu_mem_arena: bool = False,
 ) -> ModelRegistry:
     """`variant`: which file each model should serve where its manifest allows (see load_model);
-    `max_batch`: inputs per ONNX Runtime call (larger batches run in chunks)."""
+    `max_batch`: inputs per ONNX Runtime call (larger batches run in chunks); `cpu_mem_arena`:
+    ONNX Runtime's CPU memory arena (app/inference.py)."""
     registry = ModelRegistry()
     if not model_dir.is_dir():
         log.warning("model directory %s does not exist; no models loaded", model_dir)
     else:
         for directory in sorted(p for p in model_dir.iterdir() if (p / MANIFEST_FILE).is_file()):
-            _load_into(registry, directory, intra_op_threads, variant, max_batch)
+            _load_into(registry, directory, intra_op_threads, variant, max_batch, cpu_mem_arena)
     registry.loaded = True
     log.info("models ready: %s", registry.tasks or "none")
     return registry
 
 
 def _load_into(
-    registry: ModelRegistry, directory: Path, intra_op_threads: int, variant: str, max_batch: int
+    registry: ModelRegistry,
+    directory: Path,
+    intra_op_threads: int,
+    variant: str,
+    max_batch: int,
+    cpu_mem_arena: bool = False,
 ) -> None:
     try:
         manifest = Manifest.load(directory)
@@ -211,7 +241,7 @@ def _load_into(
         log.error("skipping model %s: task %r is already served by %s", directory, task, other)
         return
     try:
-        model = load_model(directory, manifest, intra_op_threads, variant, max_batch)
+        model = load_model(directory, manifest, intra_op_threads, variant, max_batch, cpu_mem_arena)
     except ModelLoadError as exc:
         # The client-facing reason names the file; the log adds the underlying error.
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""

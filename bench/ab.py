@@ -7,8 +7,8 @@ This machine's speed drifts by 10–20 % between runs minutes apart, more than m
 asked to judge. So the variants (`NAME:KEY=VALUE,...`, HWR_ settings on top of the defaults) all
 run from the start, idle while another is driven, and take turns in bursts of a few seconds, the
 order reversed every other burst; each burst of the first variant is compared with the same
-burst of the second. Prints req/s and server CPU per request per variant, and the per-burst ratio
-of the first two with its median.
+burst of the second. Prints req/s, server CPU per request and median latency per variant, and
+the per-burst ratios (req/s, and median latency) of the first two with their medians.
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ from bench.photos import build_uploads, validation_glyphs
 from bench.server import REPO, Server, running_server
 
 
-def burst(server: Server, deck: list, clients: int, seconds: float, offset: int) -> tuple[float, float, int]:
-    """(req/s, server CPU ms per request, errors) over `seconds`, after a 1 s warm-up."""
+def burst(
+    server: Server, deck: list, clients: int, seconds: float, offset: int
+) -> tuple[float, float, int, float]:
+    """(req/s, server CPU ms per request, errors, median latency ms) over `seconds`, after a 1 s
+    warm-up."""
     pids = process_tree(server.process.pid)
     port = int(server.url.rsplit(":", 1)[1])
 
@@ -52,7 +55,8 @@ def burst(server: Server, deck: list, clients: int, seconds: float, offset: int)
 
     records, elapsed, used = run_async(run())
     errors = sum(r.status != "200" for r in records)
-    return len(records) / elapsed, used / len(records) * 1000, errors
+    latency_ms = statistics.median(r.seconds for r in records) * 1000
+    return len(records) / elapsed, used / len(records) * 1000, errors, latency_ms
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     uploads = build_uploads({"crop": 32, "photo_640": 32, "photo_12mp": 6}, glyphs, 0)
     deck = make_deck(uploads, [prepare_request(u, "letter", "127.0.0.1") for u in uploads], args.mix, 0)
     names = [name for name, _ in args.variants]
-    results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in names}
+    results: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in names}
     with contextlib.ExitStack() as stack:
         logs = Path(tempfile.mkdtemp(prefix="hwr-ab-"))
         servers = {
@@ -84,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name}: req/s median {statistics.median(rates):.1f} ({min(rates):.1f}–{max(rates):.1f}), "
             f"server CPU ms/request median {statistics.median(r[1] for r in rows):.2f}, "
+            f"latency p50 ms median {statistics.median(r[3] for r in rows):.1f}, "
             f"errors {sum(r[2] for r in rows)}"
         )
     if len(names) >= 2:
@@ -91,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{names[0]}/{names[1]} per burst: {' '.join(f'{r:.3f}' for r in ratios)}; "
             f"median {statistics.median(ratios):.3f}"
+        )
+        # Per-burst median latency, first over second: above 1, the first variant is slower.
+        latency = [a[3] / b[3] for a, b in zip(results[names[0]], results[names[1]], strict=True)]
+        print(
+            f"{names[0]}/{names[1]} latency p50 per burst: {' '.join(f'{r:.3f}' for r in latency)}; "
+            f"median {statistics.median(latency):.3f}"
         )
     return 0
 

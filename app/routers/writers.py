@@ -80,7 +80,10 @@ def open_service(request: Request) -> WriterService:
         settings: Settings = state.settings
         try:
             embedder = load_embedder(
-                settings.writer_model_dir, settings.ort_intra_op_threads, settings.inference_max_batch
+                settings.writer_model_dir,
+                settings.ort_intra_op_threads,
+                settings.inference_max_batch,
+                settings.ort_cpu_mem_arena,
             )
         except WriterModelError as exc:
             raise ModelNotReady(f"writer identification is not available: {exc}") from exc

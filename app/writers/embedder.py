@@ -36,7 +36,10 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def load_embedder(
-    directory: Path, intra_op_threads: int = 0, max_batch: int = DEFAULT_MAX_BATCH
+    directory: Path,
+    intra_op_threads: int = 0,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    cpu_mem_arena: bool = False,
 ) -> WriterEmbedder:
     """Raises WriterModelError with a reason a person can act on."""
     if not (directory / WRITER_MANIFEST_FILE).is_file():
@@ -48,7 +51,7 @@ def load_embedder(
     path = directory / manifest.onnx.file
     if not path.is_file() or sha256_of(path) != manifest.onnx.sha256:
         raise WriterModelError(f"{path} is missing or does not match its manifest's sha256")
-    session = create_session(path, intra_op_threads)
+    session = create_session(path, intra_op_threads, cpu_mem_arena=cpu_mem_arena)
     inputs, outputs = session.get_inputs(), {o.name: o for o in session.get_outputs()}
     if [i.name for i in inputs] != [manifest.input.name]:
         raise WriterModelError(

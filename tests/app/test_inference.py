@@ -76,3 +76,22 @@ def test_large_batches_run_in_chunks_with_the_same_logits(letter_model):
     np.testing.assert_allclose(logits["letter"], letter_model.logits(batch)["letter"], rtol=1e-4, atol=1e-4)
     sizes.clear()
     assert classifier.predict(batch[:0])["letter"].shape == (0, 26) and sizes == [0]
+
+
+def test_the_arena_setting_reaches_every_session(make_client, model_dir, tmp_path):
+    # HWR_ORT_CPU_MEM_ARENA exists so a paired A/B can measure what the arena is worth.
+    from tests.app.writer_models import write_writer_model
+
+    writer_model = write_writer_model(tmp_path / "writer-model", threshold=0.9)
+    for arena in (False, True):
+        client = make_client(
+            model_dir,
+            ort_cpu_mem_arena=arena,
+            writer_model_dir=writer_model,
+            writer_db=str(tmp_path / f"{arena}.db"),
+        )
+        (model,) = client.app.state.registry.models.values()
+        assert model.classifier.session.get_session_options().enable_cpu_mem_arena is arena
+        assert client.get("/writers").status_code == 200  # builds the writer service
+        embedder = client.app.state.writer_service.embedder
+        assert embedder.session.get_session_options().enable_cpu_mem_arena is arena
