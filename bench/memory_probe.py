@@ -130,21 +130,32 @@ def multipart(data: bytes, filename: str) -> bytes:
     return head.encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
-def build_probes(max_pixels: int, max_batch_files: int, photo: bytes) -> list[Probe]:
+def v2_batch(page: bytes, count: int) -> bytes:
+    data = [base64.b64encode(page).decode()] * count
+    return json.dumps(
+        {"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [count], "data": data}]}
+    ).encode()
+
+
+def build_probes(
+    max_pixels: int, max_batch_files: int, photo: bytes, max_decode_cost: int = 400_000_000
+) -> list[Probe]:
     form = f"multipart/form-data; boundary={BOUNDARY}"
     side = int(max_pixels**0.5) - 8  # just under the pixel cap (and far under the side cap)
     page16 = sixteen_bit_png(side)
     page48 = sixteen_bit_png(side, channels=3)
-    batch = {
-        "inputs": [
-            {
-                "name": "image_bytes",
-                "datatype": "BYTES",
-                "shape": [max_batch_files],
-                "data": [base64.b64encode(page16).decode()] * max_batch_files,
-            }
-        ]
-    }
+    # The most 16-bit pages one request may decode (HWR_MAX_DECODE_COST), and a full batch of
+    # them, refused from the headers.
+    within = max(1, min(max_batch_files, max_decode_cost // (side * side * 2)))
+    refused = [
+        Probe(
+            f"v2 batch of {max_batch_files} (refused)",
+            "/v2/models/letter/infer",
+            v2_batch(page16, max_batch_files),
+            "application/json",
+            "413",
+        )
+    ]
     return [
         Probe("read 9 marks (252 pieces)", "/read/letter", multipart(wavy_marks(9), "marks.png"), form),
         Probe(
@@ -154,11 +165,9 @@ def build_probes(max_pixels: int, max_batch_files: int, photo: bytes) -> list[Pr
         Probe(f"48-bit PNG {side}²", "/predict/letter", multipart(page48, "page48.png"), form),
         Probe("40 Mpx JPEG", "/predict/letter", multipart(photo, "photo.jpg"), form),
         Probe(
-            f"v2 batch of {max_batch_files}",
-            "/v2/models/letter/infer",
-            json.dumps(batch).encode(),
-            "application/json",
+            f"v2 batch of {within}", "/v2/models/letter/infer", v2_batch(page16, within), "application/json"
         ),
+        *(refused if within < max_batch_files else []),
     ]
 
 
@@ -207,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         photo_path = Path(tmp) / "photo.jpg"
         photo_like_jpeg(photo_path, 7300, 5475)  # 39.97 Mpx, as bench.decode_memory
-        probes = build_probes(40_000_000, 32, photo_path.read_bytes())
+        probes = build_probes(40_000_000, 32, photo_path.read_bytes(), 400_000_000)
         for probe in probes:
             print(f"{probe.name}: {len(probe.body) / 1e6:.2f} MB body")
         with running_server(REPO / "models", Path(tmp) / "server.log") as server:
