@@ -3,7 +3,9 @@
 The server binaries come from Debian's `postgresql` package (scripts/install-system-deps.sh, run by
 `make test`); without them the tests that need a server skip and say so. It listens only on a Unix
 socket in its own directory, runs as the `postgres` user when the tests run as root (PostgreSQL
-refuses root), and is stopped and deleted at the end of the session.
+refuses root), and is stopped and deleted at the end of the session. `restart_server` stops a
+running one as a crash would (immediate mode: no shutdown checkpoint, so the restart replays the
+write-ahead log) and starts it again on the same data, for the durability tests.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 
 def server_binaries() -> Path | None:
@@ -27,6 +31,37 @@ def server_binaries() -> Path | None:
     return next((d for d in candidates if (d / "initdb").is_file() and (d / "pg_ctl").is_file()), None)
 
 
+@dataclass(frozen=True)
+class _Server:
+    bindir: Path
+    data: Path
+    log: Path
+    options: str
+    as_user: tuple[str, ...]
+
+    def pg_ctl(self, *args: str) -> None:
+        command = [*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), *args]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        self.pg_ctl("-l", str(self.log), "-o", self.options, "-w", "start")
+
+    def stop(self) -> None:
+        self.pg_ctl("-m", "immediate", "-w", "stop")
+
+
+# Running servers by socket directory (the URL's `host`), so a test holding only a URL can restart one.
+_running: dict[str, _Server] = {}
+
+
+def restart_server(url: str) -> None:
+    """Crash-stop and start again the temporary server that `url` (any database on it) points at."""
+    host = parse_qs(urlsplit(url).query)["host"][0]
+    server = _running[host]
+    server.stop()
+    server.start()
+
+
 @contextmanager
 def temporary_server(bindir: Path) -> Iterator[str]:
     """Start a server; yield the libpq URL of its `postgres` database (trust auth, socket only)."""
@@ -36,21 +71,23 @@ def temporary_server(bindir: Path) -> Iterator[str]:
         shutil.chown(root, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     data = root / "data"
-
-    def run(*command: str) -> None:
-        subprocess.run([*as_user, *command], check=True, capture_output=True, timeout=120)
-
     try:
         initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
-        run(*initdb, "-E", "UTF8", "--no-sync")
-        # Socket only, in its own directory: no TCP port to collide with another server.
+        subprocess.run(
+            [*as_user, *initdb, "-E", "UTF8", "--no-sync"], check=True, capture_output=True, timeout=120
+        )
+        # Socket only, in its own directory: no TCP port to collide with another server. fsync off:
+        # a crash-stop of the server (restart_server) still keeps what the kernel was given, which
+        # is what the tests check; only a machine crash would lose it.
         options = f"-k {root} -c listen_addresses='' -c fsync=off"
-        log = str(root / "server.log")
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", log, "-o", options, "-w", "start")
+        server = _Server(bindir, data, root / "server.log", options, tuple(as_user))
+        server.start()
+        _running[str(root)] = server
         try:
             yield f"postgresql://postgres@/postgres?host={root}"
         finally:
-            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+            _running.pop(str(root), None)
+            server.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -2,8 +2,12 @@
 
 One code path for SQLite (stdlib `sqlite3`, the embedded default: a file path) and PostgreSQL (a
 `postgresql://` URL, through `psycopg`, imported only then). The SQL is the subset both speak; only
-the placeholder style and the id/blob column types differ. A connection per operation: cheap for
-SQLite, fine for enrolment traffic on PostgreSQL, and thread-safe without sharing a connection.
+the placeholder style and the id/blob column types differ. SQLite opens a connection per operation
+(a file open: cheap, and thread-safe without sharing a connection). PostgreSQL borrows one from a
+pool (`psycopg_pool`, the `pool` extra of psycopg) so a request does not pay a server connection
+(a new backend process) each time; each borrowed connection is checked first, so the pool recovers
+by itself from a server restart. Without `psycopg_pool` installed it falls back to a connection per
+operation, as SQLite does.
 The caps (writers, samples per writer) are checked inside the transaction that would exceed them,
 under a lock (`_lock`), so concurrent requests, in any number of processes, cannot pass them together.
 Pure (no web framework).
@@ -11,7 +15,10 @@ Pure (no web framework).
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +31,14 @@ import numpy as np
 from app.writers.matching import mean_embedding
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# The pool's ceiling per process: enrolment traffic is light, and the server's connection limit
+# (max_connections, 100 by default) is shared by every replica and worker.
+POOL_SIZE = 8
+# How long an operation waits for a pooled connection (all in use, or the server unreachable) before
+# the store reports itself unavailable: the same bound as SQLite's wait for its write lock.
+POOL_TIMEOUT_S = 10.0
+
+log = logging.getLogger(__name__)
 
 
 class StoreUnavailable(Exception):
@@ -67,27 +82,55 @@ class WriterStore:
     """
 
     def __init__(
-        self, target: str, *, max_writers: int | None = None, max_samples: int | None = None
+        self,
+        target: str,
+        *,
+        max_writers: int | None = None,
+        max_samples: int | None = None,
+        pool_size: int = POOL_SIZE,
+        pool_timeout: float = POOL_TIMEOUT_S,
     ) -> None:
         self.target = target
         self.max_writers = max_writers
         self.max_samples = max_samples
         self.postgres = target.startswith(POSTGRES_SCHEMES)
         self.mark = "%s" if self.postgres else "?"
+        self.pool_size = pool_size
+        self.pool_timeout = pool_timeout
         self._driver_errors: type[Exception] = sqlite3.Error
+        self._pool: Any = None
+        self._pool_pid = 0
+        self._pool_lock = threading.Lock()
         if self.postgres:
             statements = _schema("BIGSERIAL PRIMARY KEY", "BYTEA")
         else:
             statements = _schema("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB")
-        with self._connect() as cursor:
+        # The schema goes through a connection of its own: an unreachable server fails here at once
+        # with the driver's reason, not after the pool's timeout of retrying.
+        with self._connect(pooled=False) as cursor:
             for statement in statements:
                 cursor.execute(statement)
 
+    def close(self) -> None:
+        """Close the pool's connections (PostgreSQL; nothing to do for SQLite). A later operation
+        opens a new pool, so closing is safe at any time."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None and self._pool_pid == os.getpid():
+            pool.close()
+
+    def __enter__(self) -> WriterStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @contextmanager
-    def _connect(self) -> Iterator[Any]:
-        """A cursor in one transaction: committed on success, rolled back on error, then closed."""
+    def _connect(self, pooled: bool = True) -> Iterator[Any]:
+        """A cursor in one transaction: committed on success, rolled back on error, then the
+        connection closed or given back to the pool."""
         try:
-            connection = self._open()
+            connection, pool = self._checkout(pooled)
         except Exception as exc:  # the driver's own errors differ; the cause is kept and logged
             raise StoreUnavailable(f"cannot open the writer database: {exc}") from exc
         try:
@@ -95,24 +138,60 @@ class WriterStore:
             yield cursor
             connection.commit()
         except self._driver_errors as exc:  # locked past the timeout, disk full, server gone, …
-            connection.rollback()
+            self._rollback(connection)
             raise StoreUnavailable(f"the writer database failed: {exc}") from exc
         except BaseException:
-            connection.rollback()
+            self._rollback(connection)
             raise
         finally:
-            connection.close()
+            if pool is not None:
+                pool.putconn(connection)  # a broken connection is discarded, not reused
+            else:
+                connection.close()
 
-    def _open(self) -> Any:
-        if self.postgres:
-            import psycopg  # optional: only PostgreSQL deployments install it
+    def _rollback(self, connection: Any) -> None:
+        try:
+            connection.rollback()
+        except self._driver_errors:  # the server went away: nothing left to roll back
+            log.debug("rollback on a broken writer database connection", exc_info=True)
 
-            self._driver_errors = psycopg.Error
-            return psycopg.connect(self.target)
-        Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.target, timeout=10)
-        connection.execute("PRAGMA foreign_keys = ON")
-        return connection
+    def _checkout(self, pooled: bool) -> tuple[Any, Any]:
+        """(connection, the pool it came from or None)."""
+        if not self.postgres:
+            Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.target, timeout=10)
+            connection.execute("PRAGMA foreign_keys = ON")
+            return connection, None
+        import psycopg  # optional: only PostgreSQL deployments install it
+
+        self._driver_errors = psycopg.Error
+        pool = self._postgres_pool() if pooled else None
+        if pool is None:
+            return psycopg.connect(self.target), None
+        return pool.getconn(timeout=self.pool_timeout), pool
+
+    def _postgres_pool(self) -> Any:
+        """This process's pool, opened on first use (None without psycopg_pool). A pool inherited
+        through fork would share the parent's sockets and lack its worker threads, so a process
+        that did not open the pool opens its own."""
+        pool_class = _pool_class()
+        if pool_class is None:
+            return None
+        with self._pool_lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = pool_class(
+                    self.target,
+                    min_size=1,
+                    max_size=max(1, self.pool_size),
+                    open=False,
+                    # A connection the server dropped (restart, idle timeout) is replaced before use.
+                    check=pool_class.check_connection,
+                    timeout=self.pool_timeout,
+                    name="writer-store",
+                )
+                self._pool.open(wait=False)
+                self._pool_pid = os.getpid()
+            return self._pool
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", self.mark)
@@ -249,6 +328,15 @@ class WriterStore:
         with self._connect() as cursor:
             cursor.execute("SELECT id, name FROM writers")
             return {int(i): name for i, name in cursor.fetchall() if int(i) in set(writer_ids)}
+
+
+def _pool_class() -> Any:
+    """psycopg_pool's ConnectionPool, or None where it is not installed (a connection per operation)."""
+    try:
+        from psycopg_pool import ConnectionPool
+    except ImportError:
+        return None
+    return ConnectionPool
 
 
 def _blob(vector: np.ndarray) -> bytes:
