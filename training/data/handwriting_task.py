@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +64,7 @@ from training.data.handwritten_graphemes import (
     split_by_writer,
     subsample_roots,
 )
+from training.data.pen import TRAIN_PENS
 from training.data.tasks import Split, TaskData
 
 Samples = Sequence[tuple[np.ndarray, Grapheme]]
@@ -75,6 +76,12 @@ class HandwritingSpec:
 
     compose_per_grapheme: int = 60  # compositions of each composable grapheme (listed + combinations)
     pen_per_font: int = 1  # pen renders of each grapheme in each training font
+    # Pen renders of each grapheme whose root no real handwriting has (fonts are its only source),
+    # per training font; None: pen_per_font. They cycle through the named training pen styles
+    # (training.data.pen.TRAIN_PENS), so the first is always the plain training pen's when "train"
+    # comes first.
+    font_only_pen_per_font: int | None = None
+    font_only_pens: tuple[str, ...] = ("train",)
     font_variants: int = 1  # classic distorted renders of each listed grapheme per training font
     heldout_compose_per_grapheme: int = 3  # the held-out-style validation (listed graphemes only)
     heldout_pen_per_font: int = 1
@@ -85,6 +92,16 @@ class HandwritingSpec:
     # CMATERdb's licence allows non-commercial use only: false trains without it
     # (docs/models_and_data.md).
     cmaterdb: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "font_only_pens", tuple(self.font_only_pens))  # YAML gives a list
+        unknown = [name for name in self.font_only_pens if name not in TRAIN_PENS]
+        if unknown or not self.font_only_pens:
+            raise ValueError(f"font_only_pens {list(self.font_only_pens)}: choose from {sorted(TRAIN_PENS)}")
+
+    @property
+    def font_only_per_font(self) -> int:
+        return self.pen_per_font if self.font_only_pen_per_font is None else self.font_only_pen_per_font
 
 
 @dataclass(frozen=True)
@@ -184,9 +201,15 @@ def training_parts(ctx: _Context) -> dict[str, Split]:
         recipe,
         ctx.workers,
     )
-    rendered = pen_renders(
-        ctx.plan(everything, TRAIN_FONTS), ctx.font_paths, spec.pen_per_font, recipe, ctx.workers
-    )
+    # Roots no real data has are learnt from fonts alone: their graphemes get their own count of
+    # pen renders, in more pen styles.
+    real = set(np.unique(ctx.train_writers.roots).tolist())
+    plan = ctx.plan(everything, TRAIN_FONTS)
+    with_real = [(font, [g for g in kept if g.root in real]) for font, kept in plan]
+    font_only = [(font, [g for g in kept if g.root not in real]) for font, kept in plan]
+    font_only_recipe = replace(recipe, pens=tuple(TRAIN_PENS[name] for name in spec.font_only_pens))
+    rendered = pen_renders(with_real, ctx.font_paths, spec.pen_per_font, recipe, ctx.workers)
+    rendered += pen_renders(font_only, ctx.font_paths, spec.font_only_per_font, font_only_recipe, ctx.workers)
     return {
         "banglalekha": real_split(plain, size, ctx.class_map),
         "cmaterdb": pad_split(basic_character_split(cmater.images, cmater.roots, ctx.class_map), size)
@@ -301,7 +324,9 @@ def handwriting_provenance(
             "train",
             count("pen", 0),
             rendered,
-            f"{spec.pen_per_font} per grapheme and training font, skeleton redrawn with the training pen",
+            f"{spec.pen_per_font} per grapheme and training font, skeleton redrawn with the training pen; "
+            f"{spec.font_only_per_font} for graphemes whose root no real handwriting has, in the pen "
+            f"styles {', '.join(spec.font_only_pens)} in turn",
         ),
         source(
             "Classic font renders",

@@ -26,7 +26,14 @@ import cv2
 import numpy as np
 
 from contract.graphemes import starts_with_consonant
-from contract.preprocessing import NoInkError, PreprocessConfig, crop_to_ink, ink_strength, remove_specks, to_gray
+from contract.preprocessing import (
+    NoInkError,
+    PreprocessConfig,
+    crop_to_ink,
+    ink_strength,
+    remove_specks,
+    to_gray,
+)
 from training.data.bengali import BENGALI_DIR, ClassMap, Grapheme
 from training.data.pen import HELDOUT_PEN, TRAIN_PEN, PenStyle, redraw
 from training.data.sign_composition import (
@@ -96,6 +103,8 @@ class Recipe:
     pen: PenStyle
     looseness: Looseness
     seed: int
+    # Pen renders cycle through these styles (render i uses pens[i % len]); empty: `pen` alone.
+    pens: tuple[PenStyle, ...] = ()
 
 
 TRAIN_RECIPE = Recipe(fonts=(), pen=TRAIN_PEN, looseness=TRAIN_LOOSENESS, seed=0)
@@ -142,11 +151,12 @@ def _pen_render(job: tuple[Grapheme, str, str, int, Recipe]) -> list[tuple[np.nd
     grapheme, font, path, count, recipe = job
     cv2.setNumThreads(1)
     ink = ink_of(grapheme.text, Path(path))
+    pens = recipe.pens or (recipe.pen,)
     out = []
     for i in range(count):
         rng = sample_rng(recipe.seed, f"pen:{font}", grapheme.text, i)
         try:
-            out.append((on_paper(redraw(ink, rng, recipe.pen), rng), grapheme))
+            out.append((on_paper(redraw(ink, rng, pens[i % len(pens)]), rng), grapheme))
         except ValueError:
             continue
     return out
@@ -204,7 +214,7 @@ def pen_renders(
     workers: int | None = None,
 ) -> list[tuple[np.ndarray, Grapheme]]:
     """`per_font` pen renders of each grapheme in each font of the plan (font → graphemes it renders
-    correctly, see graphemes.render_plan)."""
+    correctly, see graphemes.render_plan), in the recipe's pen styles in turn."""
     jobs = [(g, font, str(font_paths[font]), per_font, recipe) for font, graphemes in plan for g in graphemes]
     return _run(_pen_render, jobs, workers or os.cpu_count() or 1)
 

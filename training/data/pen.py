@@ -58,6 +58,36 @@ HELDOUT_PEN = PenStyle(
     overshoot=0.5,
     overshoot_length=(0.06, 0.1),
 )
+# Further training styles, for more variety where fonts are the only source of a root. Each lies on
+# the far side of TRAIN_PEN from HELDOUT_PEN in every range the held-out pen is known by (broad,
+# steady pressure, little slant, wide, many open joins, long overshoots), so they widen training
+# without drawing the held-out way.
+QUICK_PEN = PenStyle(  # a fine pen written fast: thin, jittery, slanted, narrow
+    width=(1.5, 4.0),
+    pressure=0.5,
+    wobble=0.06,
+    wobble_grid=7,
+    slant=0.4,
+    rotate=8.0,
+    aspect=(0.8, 1.15),
+    open_joins=0.15,
+    overshoot=0.25,
+    overshoot_length=(0.02, 0.05),
+)
+PRESSED_PEN = PenStyle(  # a ballpoint pressed unevenly: strong pressure swings, a compressed hand
+    width=(2.5, 4.5),
+    pressure=0.55,
+    wobble=0.03,
+    wobble_grid=4,
+    slant=0.3,
+    rotate=6.0,
+    aspect=(0.75, 1.05),
+    open_joins=0.1,
+    overshoot=0.2,
+    overshoot_length=(0.02, 0.05),
+)
+# The training styles a config may name (HandwritingSpec.font_only_pens).
+TRAIN_PENS: dict[str, PenStyle] = {"train": TRAIN_PEN, "quick": QUICK_PEN, "pressed": PRESSED_PEN}
 
 
 def skeleton_points(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
