@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import ConfigDict, ValidationError
+from pydantic.dataclasses import dataclass
 
 from contract.preprocessing import PreprocessConfig
 from training.augment import AugmentConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def default_data_dir() -> Path:
@@ -21,7 +24,15 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("HWR_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
 
 
-@dataclass
+# Every experiment config is validated against its annotations when it is built (from YAML, `--set`
+# overrides, a checkpoint, or in code): YAML reads `3e-3` (no dot) as a string and `epochs=ten` as
+# one too, and either should fail here with the key's name, not deep inside training. A key the
+# class does not declare (a typo, at any depth) is refused rather than silently ignored. Numbers
+# given for a text field (`name=7`) are taken as text.
+STRICT_CONFIG = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+@dataclass(config=STRICT_CONFIG)
 class TrainConfig:
     name: str = "letters"
     task: str = "letter"
@@ -72,42 +83,30 @@ class TrainConfig:
 
 
 def _coerce(value: str) -> Any:
+    # YAML for lists, mappings, booleans and null; the field's type then decides what a number is.
     return yaml.safe_load(value)
 
 
-def _build(cls: type, values: dict[str, Any]) -> Any:
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(values) - set(known)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
-    kwargs = {}
-    for key, value in values.items():
-        nested = {"preprocess": PreprocessConfig, "augment": AugmentConfig}.get(key)
-        if nested is not None and cls is TrainConfig:
-            value = _build(nested, value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        annotation = known[key].type  # a string under `from __future__ import annotations`
-        name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-        kwargs[key] = _typed(cls.__name__, key, name, value)
-    return cls(**kwargs)
+def build_config(cls: type[T], values: dict[str, Any]) -> T:
+    """`cls(**values)`, its validation errors as one ValueError naming every bad key."""
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        raise ValueError(describe(cls.__name__, exc)) from None
 
 
-def _typed(owner: str, key: str, annotation: str, value: Any) -> Any:
-    """A number field's value as its type: YAML reads `3e-3` (no dot) as a string, and a typo such as
-    `epochs=ten` should fail here, not deep inside training."""
-    kind = {"float": float, "int": int}.get(annotation)
-    if kind is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int | float | str):
-        try:
-            number = kind(value)
-        except ValueError:
-            pass
+def describe(owner: str, exc: ValidationError) -> str:
+    """One line per error: `TrainConfig.epochs must be a valid integer, …; got 'ten'` or
+    `TrainConfig.preprocess.nope: unknown key`."""
+    lines = []
+    for error in exc.errors():
+        key = ".".join([owner, *(str(part) for part in error["loc"])])
+        if error["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+            lines.append(f"{key}: unknown key")
         else:
-            if kind is float or float(value) == number:  # an int field takes 3 or "3", not 2.5
-                return number
-    raise ValueError(f"{owner}.{key} must be {annotation}, got {value!r}")
+            message = error["msg"].replace("Input should be", "must be", 1)
+            lines.append(f"{key} {message}; got {error['input']!r}")
+    return "invalid config: " + "; ".join(lines)
 
 
 def load_config(path: Path | None, overrides: list[str] | None = None) -> TrainConfig:
@@ -145,7 +144,7 @@ def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    return _build(TrainConfig, values)
+    return build_config(TrainConfig, values)
 
 
 def save_config(cfg: TrainConfig, path: Path) -> None:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic.dataclasses import dataclass
 
 from contract.preprocessing import PreprocessConfig
-from training.config import apply_overrides, default_data_dir, plain
+from training.config import STRICT_CONFIG, apply_overrides, build_config, default_data_dir, plain
 
 
-@dataclass
+# Validated like TrainConfig (training/config.py): types from the annotations, unknown keys refused.
+@dataclass(config=STRICT_CONFIG)
 class WriterConfig:
     name: str = "writers_closed_femnist"
     source: str = "femnist"  # femnist | iam
@@ -60,11 +62,4 @@ class WriterConfig:
 
 def load_writer_config(path: Path | None, overrides: list[str] | None = None) -> WriterConfig:
     values: dict[str, Any] = yaml.safe_load(path.read_text()) if path else {}
-    values = apply_overrides(values or {}, overrides or [])
-    known = {f.name for f in dataclasses.fields(WriterConfig)}
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"unknown WriterConfig keys: {sorted(unknown)}")
-    if "preprocess" in values:
-        values["preprocess"] = PreprocessConfig(**values["preprocess"])
-    return WriterConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    return build_config(WriterConfig, apply_overrides(values or {}, overrides or []))
