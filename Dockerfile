@@ -9,10 +9,11 @@
 
 # ---------------------------------------------------------------------------------------------
 # builder: a virtualenv holding the service's runtime dependencies and nothing else.
-# The list is read from pyproject.toml ([project] dependencies + the `cpu` and `postgres` extras),
-# so the image can never pull the `train` extra (torch) and never drifts from what `make serve`
-# installs. `postgres` (psycopg[binary], its own libpq: 12.5 MB) lets HWR_WRITER_DB be a
-# postgresql:// URL without rebuilding the image.
+# They come from requirements/serve-cpu.txt: every package pinned with its hashes (`make lock`
+# compiles it from pyproject.toml's [project] dependencies + the `cpu` and `postgres` extras), so
+# two builds of one commit install the same files, pip refuses any file whose hash differs, and
+# the image can never pull the `train` extra (torch). `postgres` (psycopg[binary], its own libpq:
+# 12.5 MB) lets HWR_WRITER_DB be a postgresql:// URL without rebuilding the image.
 # ---------------------------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm AS builder
 
@@ -21,14 +22,12 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /build
-COPY pyproject.toml ./
+COPY requirements/serve-cpu.txt ./requirements.txt
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-print('\n'.join(p['dependencies'] + p['optional-dependencies']['cpu'] \
-+ p['optional-dependencies']['postgres']))" > requirements.txt \
-    && cat requirements.txt \
-    && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install -r requirements.txt \
+# --require-hashes: every package, transitive ones included, must be pinned with its hash;
+# --only-binary: wheels only, so nothing is compiled from a source distribution at build time.
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --require-hashes --only-binary=:all: -r requirements.txt \
     && /opt/venv/bin/pip freeze --exclude pip --exclude setuptools > /opt/venv/requirements.lock \
     && /opt/venv/bin/pip uninstall --yes pip setuptools \
     && if grep -iE '^(torch|torchvision|onnxruntime-gpu)==' /opt/venv/requirements.lock; then \

@@ -8,7 +8,7 @@ DATA   ?= ../shared/data
 DOCKER ?= docker
 
 .DEFAULT_GOAL := help
-.PHONY: help serve system-deps test lint audit proofs format train-letters train-digits train-graphemes image compose clean
+.PHONY: help serve system-deps test lint audit lock proofs format train-letters train-digits train-graphemes image compose clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -43,6 +43,19 @@ lint: $(VENV)/.dev ## ruff lint + format check, mypy on contract/ and app/
 
 audit: $(VENV)/.dev ## pip-audit: known vulnerabilities in the installed dependencies (as CI runs it)
 	$(BIN)/pip-audit --skip-editable --progress-spinner off
+
+# The serving images' dependencies, every package pinned with its hashes (Dockerfile and
+# Dockerfile.gpu install them with --require-hashes). One universal resolution per ONNX Runtime
+# build, valid on Python 3.11 and 3.12 (the CPU and GPU images), from PyPI only, so the hashes are
+# PyPI's whatever index this machine is configured with. Rerun after changing the dependencies in
+# pyproject.toml (tests/deploy checks that the two agree).
+UV_VERSION ?= 0.13.9
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --no-config \
+	--index-url https://pypi.org/simple --custom-compile-command "make lock" --quiet
+lock: | $(BIN)/python ## recompile requirements/serve-{cpu,gpu}.txt (hash-pinned) from pyproject.toml
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --extra cpu --extra postgres $(LOCK_FLAGS) -o requirements/serve-cpu.txt
+	$(BIN)/uv pip compile pyproject.toml --extra gpu --extra postgres $(LOCK_FLAGS) -o requirements/serve-gpu.txt
 
 proofs: $(VENV)/.dev ## the hardening proofs of docs/reliability.md (~9 min on 2 cores: 10k bodies, 2x2 min schemathesis, 60 s load, image + v2 fuzz, connections, memory)
 	$(BIN)/python -m bench.fuzz_bodies

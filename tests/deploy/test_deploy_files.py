@@ -117,15 +117,30 @@ def test_runtime_stage_serves_the_committed_models_and_never_copies_training(doc
 
 
 @pytest.mark.parametrize(("dockerfile", "extra"), [("Dockerfile", "cpu"), ("Dockerfile.gpu", "gpu")])
-def test_image_installs_only_the_serving_dependencies(dockerfile: str, extra: str) -> None:
+def test_image_installs_only_the_hash_pinned_serving_dependencies(dockerfile: str, extra: str) -> None:
     text = (ROOT / dockerfile).read_text(encoding="utf-8")
-    # The requirements are [project] dependencies + this one extra, read from pyproject.toml...
-    assert f"p['dependencies'] + p['optional-dependencies']['{extra}']" in text
+    builder = stages(dockerfile)[0]
+    # The requirements are this flavour's lock file, every package pinned with its hash...
+    assert ("COPY", f"requirements/serve-{extra}.txt ./requirements.txt") in builder
+    installs = [args for name, args in builder if name == "RUN" and "pip install" in args]
+    assert len(installs) == 1
+    assert "--require-hashes" in installs[0] and "--only-binary=:all:" in installs[0]
+    assert "-r requirements.txt" in installs[0]
     # ...never the `train` extra, the project itself (which would pull `training/`), or torch by name,
     assert "'train'" not in text and "[train" not in text and not re.search(r"pip install (-e )?\.", text)
     assert not re.search(r"pip install[^\n]*torch", text)
     # and the build fails if torch ever arrives as a transitive dependency.
     assert re.search(r"grep -iE '\^\(torch\|torchvision\|", text)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_runtime_stage_keeps_writer_enrolments_in_a_service_owned_directory(dockerfile: str) -> None:
+    runtime = stages(dockerfile)[-1]
+    runs = " ".join(args for name, args in runtime if name == "RUN")
+    assert "mkdir -p /var/lib/hwr" in runs and "chown 10001:10001 /var/lib/hwr" in runs
+    env = " ".join(args for name, args in runtime if name == "ENV")
+    assert "HWR_WRITER_DB=/var/lib/hwr/writers.sqlite3" in env
+    assert "HWR_WRITER_MODEL_DIR=/srv/hwr/models/writers" in env
 
 
 def test_runtime_dependencies_have_no_torch() -> None:
@@ -137,14 +152,14 @@ def test_runtime_dependencies_have_no_torch() -> None:
         assert ("onnxruntime-gpu" if extra == "gpu" else "onnxruntime") in names
 
 
-def test_dockerignore_keeps_the_context_to_app_contract_models_and_pyproject() -> None:
+def test_dockerignore_keeps_the_context_to_app_contract_models_and_the_lock_files() -> None:
     lines = [
         line.strip()
         for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert lines[0] == "*", "allow-list: ignore everything, then re-include"
-    assert {"!app/", "!contract/", "!models/", "!pyproject.toml"} <= set(lines)
+    assert {"!app/", "!contract/", "!models/", "!requirements/"} <= set(lines)
     assert not any(line.startswith("!") and ("training" in line or ".venv" in line) for line in lines)
 
 
