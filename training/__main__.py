@@ -1,5 +1,7 @@
 """`python -m training {train,grid,export,evaluate,quantize,export-triton}`: the ML engineers' entry point.
 
+`prepare-data` builds the data folder those read from the public releases (training/prepare_data.py).
+
 `writers-closed` and `writers-open` train writer identification (training/writers/).
 
 `train` and `grid` run unchanged under `torchrun --nproc_per_node N -m training ...` (training.distributed).
@@ -125,9 +127,49 @@ def main(argv: list[str] | None = None) -> None:
         if name == "writers-open":
             writers.add_argument("--export", type=Path, metavar="MODEL_DIR", help="e.g. models/writers")
 
+    prepare = sub.add_parser(
+        "prepare-data", help="build the training data folder from the public original releases"
+    )
+    prepare.add_argument("--out", type=Path, required=True, help="the data folder to write")
+    prepare.add_argument(
+        "--from",
+        dest="source_root",
+        type=Path,
+        help="folder of unpacked releases: femnist/, mnist/, emnist/, cmaterdb_basic/,"
+        " cmaterdb_numerals/, banglalekha_isolated/, numtadb/, class_map.csv, graphemes.tsv",
+    )
+    for flag, what in [
+        ("femnist", "LEAF FEMNIST folder holding all_data_*.json"),
+        ("mnist", "folder of the four MNIST *-ubyte.gz"),
+        ("emnist", "folder of EMNIST's gzip release (emnist-<split>-*-ubyte.gz, mapping)"),
+        ("cmaterdb-basic", "CMATERdb 3.1.2 folder with Train/ and Test/ class folders"),
+        ("cmaterdb-numerals", "CMATERdb 3.1.1 folder with Train/ and Test/ class folders"),
+        ("banglalekha", "BanglaLekha-Isolated folder (class folders 1..84)"),
+        ("numtadb", "NumtaDB folder (training-*.csv and their image folders)"),
+        ("class-map", "Bengali.AI class_map.csv"),
+        ("graphemes", "graphemes.tsv (grapheme, root, vowel sign, consonant sign)"),
+    ]:
+        prepare.add_argument(f"--{flag}", type=Path, help=f"{what}; default: under --from")
+    prepare.add_argument("--emnist-split", default="letters", help="EMNIST split (letters, digits, …)")
+    prepare.add_argument(
+        "--expect-sha256",
+        action="append",
+        default=[],
+        metavar="TABLE|NAME=HEX",
+        help="refuse a source whose sha256 differs: a SOURCES.sha256 of an earlier build, or NAME=HEX",
+    )
+
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     command = _command(argv)
+    if args.command == "prepare-data":
+        from training.prepare_data import Sources, parse_expectations, prepare
+
+        given = {k: getattr(args, k) for k in Sources.__dataclass_fields__}
+        sources = Sources.resolve(args.source_root, **given)
+        manifest = prepare(args.out, sources, args.emnist_split, parse_expectations(args.expect_sha256))
+        print(f"{len(manifest['outputs'])} files; checksums in {args.out / 'SOURCES.sha256'}")
+        return
     if args.command == "export-triton":
         from training.triton import TritonOptions, export_repository
 
