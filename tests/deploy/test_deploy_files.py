@@ -352,18 +352,67 @@ def test_deploy_uses_oidc_and_no_stored_secrets() -> None:
     assert "secrets." not in (WORKFLOWS / "deploy.yml").read_text(encoding="utf-8")
 
 
-def test_deploy_pushes_by_commit_deploys_bicep_smoke_tests_and_rolls_back() -> None:
+def test_ci_tests_both_pythons_caches_pip_and_hands_the_tested_image_to_the_deployment() -> None:
+    workflow = load_yaml(WORKFLOWS / "ci.yml")
+    test = workflow["jobs"]["test"]
+    assert test["strategy"]["matrix"]["python"] == ["3.11", "3.12"]
+    for name, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            if str(step.get("uses", "")).startswith("actions/setup-python@"):
+                assert step["with"]["cache"] == "pip", name
+    image = workflow["jobs"]["image"]
+    upload = next(s for s in image["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
+    assert upload["with"]["name"] == "hwr-image" and "refs/heads/main" in upload["if"]
+    runs = "\n".join(str(step.get("run", "")) for step in image["steps"])
+    assert "docker save hwr:local" in runs
+    audit = "\n".join(str(step.get("run", "")) for step in workflow["jobs"]["audit"]["steps"])
+    assert "--require-hashes" in audit and "requirements/serve-cpu.txt" in audit
+
+
+def test_deploy_promotes_the_tested_image_by_digest_without_building() -> None:
     job = load_yaml(WORKFLOWS / "deploy.yml")["jobs"]["deploy"]
-    assert job["env"]["IMAGE_TAG"] == "${{ github.sha }}"
     runs = "\n".join(str(step.get("run", "")) for step in job["steps"])
+    assert "docker build" not in runs, "the deployment pushes the image CI tested"
+    download = next(
+        s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@")
+    )
+    assert download["with"]["name"] == "hwr-image"
+    image = next(s for s in job["steps"] if s.get("id") == "image")
+    assert "docker load" in image["run"] and "hwr-image.id" in image["run"]
+    assert "RepoDigests" in image["run"] and "@sha256:" in image["run"]
     assert "docker push" in runs and "az acr login" in runs
+    assert job["env"]["IMAGE_TAG"] == "${{ github.sha }}"
+
+
+def test_deploy_tests_a_zero_traffic_revision_on_its_own_url_then_promotes_it() -> None:
+    job = load_yaml(WORKFLOWS / "deploy.yml")["jobs"]["deploy"]
+    steps = job["steps"]
+    ids = [step.get("id") for step in steps]
+    assert ids.index("deploy") < ids.index("smoke") < ids.index("promote")
+    runs = "\n".join(str(step.get("run", "")) for step in steps)
     assert runs.count("--template-file deploy/azure/main.bicep") == 2
-    assert "containerImage=" in runs
-    smoke = next(s for s in job["steps"] if s.get("id") == "smoke")
+    deploy = steps[ids.index("deploy")]
+    assert "containerImage=" in deploy["run"] and 'stableRevision="$PREVIOUS"' in deploy["run"]
+    assert "revisionSuffix=" in deploy["run"] and "properties.fqdn" in deploy["run"]
+    smoke = steps[ids.index("smoke")]
+    assert smoke["env"]["URL"] == "${{ steps.deploy.outputs.revision_url }}", "the revision's own URL"
     assert "/predict/letter" in smoke["run"] and "/health/ready" in smoke["run"]
-    rollback = next(s for s in job["steps"] if "Roll back" in s.get("name", ""))
+    assert "Authorization: Bearer" in smoke["run"] and "= 401" in smoke["run"], "token required"
+    assert "::add-mask::" in smoke["run"]
+    promote = steps[ids.index("promote")]
+    assert "ingress traffic set" in promote["run"] and '"$CURRENT=100"' in promote["run"]
+    rollback = next(s for s in steps if "Roll back" in s.get("name", ""))
     assert rollback["if"].startswith("failure()")
-    assert "ingress traffic set" in rollback["run"] and "$PREVIOUS=100" in rollback["run"]
+    assert "ingress traffic set" in rollback["run"] and '"$PREVIOUS=100"' in rollback["run"]
+
+
+def test_deploy_creates_the_secrets_in_key_vault_without_printing_them() -> None:
+    job = load_yaml(WORKFLOWS / "deploy.yml")["jobs"]["deploy"]
+    step = next(s for s in job["steps"] if "Key Vault" in s.get("name", "") and "exist" in s["name"])
+    assert "az keyvault secret set" in step["run"] and "::add-mask::" in step["run"]
+    assert "openssl rand" in step["run"]
+    ids = [s.get("id") for s in job["steps"]]
+    assert job["steps"].index(step) < ids.index("deploy"), "secrets exist before the app reads them"
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,17 +435,155 @@ def test_bicep_declares_what_the_issue_asks_for() -> None:
         "Microsoft.App/containerApps",
         "Microsoft.ManagedIdentity/userAssignedIdentities",
         "Microsoft.Authorization/roleAssignments",
+        "Microsoft.KeyVault/vaults",
+        "Microsoft.Monitor/accounts",
+        "Microsoft.Insights/dataCollectionRules",
     ):
         assert f"'{resource_type}@" in text, resource_type
     assert "7f951dda-4ed3-4680-a7ca-43fe172d538d" in text, "AcrPull role"
+    assert "4633458b-17de-408a-b874-0445c86b69e6" in text, "Key Vault Secrets User role"
+    assert "3913510d-42f4-4e42-8a64-420c390055eb" in text, "Monitoring Metrics Publisher role"
     assert "adminUserEnabled: false" in text
     for probe in ("Liveness", "Readiness"):
         assert f"type: '{probe}'" in text
     assert "'/health/live'" in text and "'/health/ready'" in text
     assert "minReplicas: minReplicas" in text and "maxReplicas: maxReplicas" in text
     assert "concurrentRequests" in text and "http: {" in text
-    for output in ("acrName", "acrLoginServer", "appName", "appFqdn", "latestRevisionName"):
+    for output in ("acrName", "acrLoginServer", "appName", "appFqdn", "latestRevisionName", "keyVaultName"):
         assert re.search(rf"^output {output} ", text, re.M), output
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    """main.bicep parsed by pycep (a Python Bicep parser: syntax and structure, not Azure's
+    type checks, which need `az bicep build`)."""
+    from pycep import BicepParser
+
+    return BicepParser().parse(text=(AZURE / "main.bicep").read_text(encoding="utf-8"))
+
+
+def resource(template: dict[str, Any], name: str) -> dict[str, Any]:
+    config = template["resources"][name]["config"]
+    return config.get("config", config) if "condition" in config else config
+
+
+def find(value: Any, key: str) -> list[Any]:
+    """Every value under `key` anywhere in a parsed tree."""
+    found = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == key:
+                found.append(v)
+            found += find(v, key)
+    elif isinstance(value, list):
+        for item in value:
+            found += find(item, key)
+    return found
+
+
+def test_every_bicep_file_parses_and_the_module_exists(template: dict[str, Any]) -> None:
+    from pycep import BicepParser
+
+    modules = template.get("modules", {})
+    assert "postgres" in modules
+    path = AZURE / modules["postgres"]["detail"]["path"]
+    assert path.is_file()
+    postgres = BicepParser().parse(text=path.read_text(encoding="utf-8"))
+    types = {r["type"] for r in postgres["resources"].values()}
+    assert "Microsoft.DBforPostgreSQL/flexibleServers" in types
+    assert "Microsoft.KeyVault/vaults/secrets" in types, "the connection URL goes to Key Vault"
+    assert postgres["parameters"]["administratorPassword"]["decorators"][0]["type"] == "secure"
+    for name, output in postgres["outputs"].items():
+        assert "password" not in name.lower() and "Password" not in str(output), "no secret output"
+    text = path.read_text(encoding="utf-8")
+    assert "require_secure_transport" in text and "sslmode=require" in text
+
+
+def test_the_api_token_is_a_key_vault_reference_read_by_the_managed_identity(
+    template: dict[str, Any],
+) -> None:
+    text = (AZURE / "main.bicep").read_text(encoding="utf-8")
+    assert re.search(
+        r"keyVaultUrl: '\$\{vault\.properties\.vaultUri\}secrets/\$\{apiTokenSecretName\}'", text
+    )
+    assert "identity: identity.id" in text[text.index("var apiTokenSecret") :]
+    app = resource(template, "app")
+    assert app["properties"]["configuration"]["ingress"]["external"] is True
+    env = find(app["properties"]["template"], "env")
+    flat = json.dumps(env)
+    # Unconditional: the public ingress always has a token; a missing secret fails the revision.
+    assert '{"name": "HWR_API_TOKEN", "secretRef": "api-token"}' in flat
+    assert "apiTokenSecret" in json.dumps(app["properties"]["configuration"]["secrets"])
+    vault = resource(template, "vault")["properties"]
+    assert vault["enableRbacAuthorization"] is True and vault["enablePurgeProtection"] is True
+    assert "secretsUser" in app["dependsOn"]
+    assert "HWR_API_TOKEN', value" not in text, "never a plain value"
+
+
+def test_writers_live_in_postgres_or_are_off_never_on_replica_disk(template: dict[str, Any]) -> None:
+    parameter = template["parameters"]["writerStore"]
+    allowed = next(d["argument"] for d in parameter["decorators"] if d["type"] == "allowed")
+    assert sorted(allowed) == ["off", "postgres"] and parameter["default"] == "postgres"
+    text = (AZURE / "main.bicep").read_text(encoding="utf-8")
+    assert "{ name: 'HWR_WRITER_DB', secretRef: 'writer-db' }" in text
+    assert "HWR_WRITER_DB', value" not in text, "the image's default is a file on the replica's disk"
+    app = resource(template, "app")
+    volumes = json.dumps(find(app, "storageType"))
+    assert "EmptyDir" not in volumes and "AzureFile" not in volumes
+    assert template["modules"]["postgres"]["config"]["condition"], (
+        "only with an image and writerStore=postgres"
+    )
+
+
+def test_a_new_revision_gets_no_traffic_until_promoted(template: dict[str, Any]) -> None:
+    app = resource(template, "app")
+    assert app["properties"]["configuration"]["activeRevisionsMode"] == "Multiple"
+    assert app["properties"]["configuration"]["ingress"]["traffic"] == "traffic"
+    candidate = template["variables"]["candidateTraffic"]["value"]
+    assert {"revisionName": "stableRevision", "weight": 100} in candidate
+    latest = next(entry for entry in candidate if entry.get("latestRevision") is True)
+    assert latest["weight"] == 0
+    assert "revisionSuffix" in app["properties"]["template"]
+
+
+def admission_limit(workers: int, max_concurrency: int, max_queue: int) -> int:
+    return workers * (max_concurrency + max_queue)
+
+
+def test_the_scale_rule_acts_below_the_admission_limit(template: dict[str, Any]) -> None:
+    parameters = template["parameters"]
+    # The template's defaults are the service's (app/config.py), so the limit computed is the real one.
+    assert parameters["maxConcurrency"]["default"] == Settings.model_fields["max_concurrency"].default
+    assert parameters["maxQueue"]["default"] == Settings.model_fields["max_queue"].default
+    defaults = {name: parameters[name]["default"] for name in ("workers", "maxConcurrency", "maxQueue")}
+    limit = admission_limit(defaults["workers"], defaults["maxConcurrency"], defaults["maxQueue"])
+    assert parameters["concurrentRequests"]["default"] < limit
+    text = (AZURE / "main.bicep").read_text(encoding="utf-8")
+    assert "var admissionLimit = workers * (maxConcurrency + maxQueue)" in text
+    assert "var scaleConcurrency = max(1, min(concurrentRequests, admissionLimit - 1))" in text
+    assert "concurrentRequests: string(scaleConcurrency)" in text
+    for name in ("HWR_MAX_CONCURRENCY", "HWR_MAX_QUEUE", "HWR_WORKERS"):
+        assert f"name: '{name}'" in text, "the limit the scale rule assumes is the one the service applies"
+    for environment in ("dev", "prod"):
+        document = json.loads((AZURE / "parameters" / f"{environment}.json").read_text(encoding="utf-8"))
+        values = {**defaults, **{k: v["value"] for k, v in document["parameters"].items()}}
+        limit = admission_limit(values["workers"], values["maxConcurrency"], values["maxQueue"])
+        assert values["concurrentRequests"] < limit, environment
+
+
+def test_metrics_are_scraped_into_managed_prometheus(template: dict[str, Any]) -> None:
+    assert template["resources"]["metricsWorkspace"]["type"] == "Microsoft.Monitor/accounts"
+    rule = resource(template, "metricsRule")["properties"]
+    assert rule["dataFlows"][0]["streams"] == ["Microsoft-PrometheusMetrics"]
+    text = (AZURE / "main.bicep").read_text(encoding="utf-8")
+    assert "name: 'prometheus'" in text and "'--agent'" in text
+    config = text[text.index("var prometheusConfig") :]
+    assert "targets: [\\'localhost:${port}\\']" in config, "scrapes the service in the same replica"
+    assert "azuread:" in config and "client_id: ${identity.properties.clientId}" in config
+    assert "replica: \\${CONTAINER_APP_REPLICA_NAME}" in config, "replicas' series kept apart"
+    # The scrape path is Prometheus's default, which the service serves.
+    assert "metrics_path" not in config
+    assert '@router.get("/metrics"' in (ROOT / "app" / "routers" / "health.py").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])
