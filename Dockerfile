@@ -42,9 +42,11 @@ RUN python -m venv /opt/venv \
 FROM python:3.11-slim-bookworm AS runtime
 
 ARG GIT_SHA=unknown
+# The code is MIT; the models it ships carry their data's terms too: the grapheme model is trained
+# on CMATERdb, non-commercial use only (docs/models_and_data.md).
 LABEL org.opencontainers.image.title="handwriting-service" \
       org.opencontainers.image.description="Handwritten character recognition: FastAPI + ONNX Runtime (CPU)" \
-      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.licenses="MIT AND LicenseRef-models-see-docs-models-and-data" \
       org.opencontainers.image.revision="${GIT_SHA}"
 
 # uid/gid 10001: numeric, so Kubernetes/Container Apps can verify runAsNonRoot.
