@@ -23,6 +23,9 @@ from training.pack_format import copy_split, write_meta, write_split
 # Pack split name → the task's split it is made of (None: TaskData.val).
 SELECTION_SPLITS = {"val": None, "banglalekha_val": "banglalekha_heldout_writers"}
 SELECTION_LIMIT = 6000  # selection splits are subsampled (seeded) to this many samples per split
+# A GPU machine call carries at most 64 MiB, the repository (~14 MB) included: a folder over this
+# needs a call of its own that cannot hold it. More --out folders make each one smaller.
+FOLDER_LIMIT_BYTES = 45_000_000
 
 _CONFIG: PreprocessConfig | None = None
 
@@ -88,4 +91,17 @@ def build_pack(cfg: TrainConfig, folders: list[Path], workers: int | None = None
     }
     for folder in folders:
         write_meta(folder, meta)
+    for folder in folders:
+        print(folder_report(folder))
     return counts
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
+
+
+def folder_report(folder: Path, limit: int = FOLDER_LIMIT_BYTES) -> str:
+    """e.g. "runs/pack/a: 36.2 MB", with a warning when over the transfer limit."""
+    size = folder_bytes(folder)
+    over = f" — over {limit / 1e6:.0f} MB: build with more --out folders" if size > limit else ""
+    return f"{folder}: {size / 1e6:.1f} MB{over}"

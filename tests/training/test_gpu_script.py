@@ -16,6 +16,7 @@ from training.checkpoint import load_checkpoint, model_from_checkpoint, save_che
 from training.config import REPO_ROOT, load_config
 from training.models import create_model
 from training.packed import apply_overrides
+from training.packing import folder_report
 
 SCRIPT = REPO_ROOT / "scripts" / "train_graphemes_gpu.sh"
 HEADS = {"grapheme_root": 168, "vowel_diacritic": 11, "consonant_diacritic": 7}
@@ -108,3 +109,9 @@ def test_bring_back_halves_weights_cuts_pieces_and_keeps_the_best_first(tmp_path
             np.testing.assert_allclose(value.numpy(), models["best"](x)[head].numpy(), atol=1e-2)
     with tarfile.open(out / "logs.tar.gz") as tar:
         assert {"best.log", "best/history.json", "worst/history.json"} <= set(tar.getnames())
+
+
+def test_pack_folders_report_their_size_and_warn_over_the_transfer_limit(tmp_path):
+    (tmp_path / "train0.images.xz").write_bytes(b"x" * 2_000_000)
+    assert folder_report(tmp_path) == f"{tmp_path}: 2.0 MB"
+    assert "over 1 MB: build with more --out folders" in folder_report(tmp_path, limit=1_000_000)
