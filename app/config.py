@@ -43,9 +43,9 @@ class Settings(BaseSettings):
     # the sum over its images of width × height × bytes per pixel (16-bit samples and colour
     # counted), read from the headers; more → 413 `decode_budget_exceeded` before any is decoded.
     # The per-file caps alone let one request hold its worker for 32 maximal images in turn
-    # (docs/reliability.md); this keeps a request to about one and a half of the costliest
-    # single images (a 40 Mpx 16-bit colour PNG costs 240 MB, a 16-bit RGBA one 320 MB).
-    max_decode_cost: int = Field(default=400_000_000, gt=0)
+    # (docs/reliability.md); this admits the costliest single image (a 40 Mpx 16-bit RGBA PNG,
+    # 319 MB; a 16-bit colour one 240 MB) and not two 16-bit colour pages.
+    max_decode_cost: int = Field(default=320_000_000, gt=0)
     # `POST /read/{task}`: candidate characters per image (each mark, and every span between the
     # candidate cuts of touching ones), counted before any is preprocessed; more → 422
     # `too_many_pieces`. A 10-digit number gives 86, three lines of ten characters 229; a page of

@@ -89,7 +89,7 @@ def test_the_default_passes_one_maximal_16_bit_image_but_not_a_batch_of_them():
     assert colour48 == MAX_SIDE * MAX_SIDE * 6
     assert colour48 <= rgba64 <= S.max_decode_cost < 2 * colour48
     check_decode_budget([png_header(MAX_SIDE, MAX_SIDE, 16, 6)], S.max_decode_cost, S.max_pixels, S.max_side)
-    with pytest.raises(Exception, match="decode budget per request is 400000000 bytes"):
+    with pytest.raises(Exception, match="decode budget per request is 320000000 bytes"):
         check_decode_budget(
             [png_header(MAX_SIDE, MAX_SIDE, 16, 2)] * S.max_batch_files,
             S.max_decode_cost,
