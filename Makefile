@@ -78,8 +78,8 @@ train-digits: $(VENV)/.dev ## retrain the digits model and export it to models/d
 
 MINUTES ?= 7.5
 train-graphemes: $(VENV)/.dev system-deps ## build the grapheme pack, train MINUTES (GPU if present), export + int8 to models/graphemes
-	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training pack --config training/configs/graphemes.yaml --out runs/pack/a --out runs/pack/b
-	$(BIN)/python -m training.packed --pack runs/pack/a --pack runs/pack/b --run-dir runs/graphemes --minutes $(MINUTES)
+	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training pack --config training/configs/graphemes.yaml --out runs/pack/a --out runs/pack/b --out runs/pack/c
+	$(BIN)/python -m training.packed --pack runs/pack/a --pack runs/pack/b --pack runs/pack/c --run-dir runs/graphemes --minutes $(MINUTES)
 	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training export runs/graphemes/best.pt models/graphemes
 	HWR_DATA_DIR=$(DATA) $(BIN)/python -m training quantize models/graphemes
 
