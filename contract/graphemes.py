@@ -101,3 +101,17 @@ def top_graphemes(
                 seen.add(after)
                 heapq.heappush(frontier, (-product(after), after))
     return list(found.items())
+
+
+def grapheme_space(labels: Mapping[str, Sequence[str]]) -> tuple[list[str], np.ndarray]:
+    """Every grapheme a writer can write (is_valid), once: its string and the head indices of
+    the triple that spells it (root, vowel, consonant; M×3), for scoring whole graphemes against a
+    list of words. Should two triples spell the same string, the first in label order stands."""
+    strings: dict[str, tuple[int, int, int]] = {}
+    roots, vowels, consonants = (labels[head] for head in HEADS)
+    for r, root in enumerate(roots):
+        for v, vowel in enumerate(vowels):
+            for c, consonant in enumerate(consonants):
+                if is_valid(root, vowel, consonant):
+                    strings.setdefault(compose(root, vowel, consonant), (r, v, c))
+    return list(strings), np.asarray(list(strings.values()), dtype=np.int64).reshape(-1, 3)

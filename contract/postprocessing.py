@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from contract.graphemes import top_graphemes
+from contract.graphemes import grapheme_space, top_graphemes
 from contract.manifest import Head
 
 # A manifest's `composition` → how the heads' probabilities become whole answers, best first.
 Composer = Callable[[Mapping[str, np.ndarray], Mapping[str, Sequence[str]], int], list[tuple[str, float]]]
 COMPOSERS: dict[str, Composer] = {"bengali_grapheme": top_graphemes}
+# … and every whole answer it can build, with the head indices of each (answers × heads).
+Space = Callable[[Mapping[str, Sequence[str]]], tuple[list[str], np.ndarray]]
+ANSWER_SPACES: dict[str, Space] = {"bengali_grapheme": grapheme_space}
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -63,3 +67,30 @@ def compose_top_k(
 ) -> list[tuple[str, float]]:
     """The k best whole answers that `composition` builds from the heads (e.g. Bengali graphemes)."""
     return COMPOSERS[composition](probabilities, {head.name: head.labels for head in heads}, k)
+
+
+def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = np.asarray(logits, dtype=np.float64)
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def answer_log_probabilities(
+    logits: Mapping[str, np.ndarray], heads: Sequence[Head], composition: str | None
+) -> tuple[list[str], np.ndarray]:
+    """Every whole answer's label and log-probability for each sample (N×answers): the first
+    head's labels, or every answer the manifest's `composition` builds (the heads' log-probabilities
+    summed, as `compose_top_k` multiplies their probabilities)."""
+    if composition is None:
+        return list(heads[0].labels), log_softmax(logits[heads[0].name])
+    answers, indices = _answer_space(composition, tuple((head.name, tuple(head.labels)) for head in heads))
+    total = sum(log_softmax(logits[head.name])[:, indices[:, h]] for h, head in enumerate(heads))
+    return answers, np.asarray(total)
+
+
+@functools.lru_cache(maxsize=8)
+def _answer_space(
+    composition: str, labels: tuple[tuple[str, tuple[str, ...]], ...]
+) -> tuple[list[str], np.ndarray]:
+    """Built once per model: enumerating a composition's answers costs milliseconds."""
+    return ANSWER_SPACES[composition](dict(labels))

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from app.lexicon import BlobSpans, Lexicon, english_words, tokenise, word_cuttings
+from contract.manifest import Manifest
+from contract.postprocessing import answer_log_probabilities, compose_top_k, head_probabilities
+
+REPO = Path(__file__).resolve().parents[2]
 
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
 CUT = 0.4
@@ -93,3 +98,33 @@ def test_the_built_in_english_words() -> None:
     assert len(words) > 20_000
     assert all(w.isascii() and w.isalpha() for w in words)
     assert words["the"] > words["horse"] > words["pneumatic"]
+
+
+def test_whole_grapheme_log_probabilities_agree_with_the_composed_top_k() -> None:
+    manifest = Manifest.model_validate_json((REPO / "models" / "graphemes" / "manifest.json").read_text())
+    rng = np.random.default_rng(3)
+    logits = {head.name: 3 * rng.normal(size=(2, len(head.labels))) for head in manifest.heads}
+    labels, log_p = answer_log_probabilities(logits, manifest.heads, manifest.composition)
+    assert log_p.shape == (2, len(labels)) and len(set(labels)) == len(labels)
+    top = compose_top_k(
+        manifest.composition, head_probabilities(logits, manifest.heads, 1), manifest.heads, 5
+    )
+    best = np.argsort(-log_p[1])[:5]
+    assert [labels[i] for i in best] == [label for label, _ in top]
+    assert np.exp(log_p[1, best]) == pytest.approx([p for _, p in top])
+
+
+def test_a_bengali_word_is_read_through_whole_graphemes() -> None:
+    manifest = Manifest.model_validate_json((REPO / "models" / "graphemes" / "manifest.json").read_text())
+    labels, _ = answer_log_probabilities(
+        {h.name: np.zeros((1, len(h.labels))) for h in manifest.heads}, manifest.heads, manifest.composition
+    )
+    index = {label: i for i, label in enumerate(labels)}
+    # কলকাতা: ক ল কা তা, the third grapheme written unclearly (কা and কি alike).
+    log_p = np.full((4, len(labels)), np.log(1e-6))
+    for row, options in enumerate([{"ক": 0.9}, {"ল": 0.9}, {"কি": 0.5, "কা": 0.4}, {"তা": 0.9}]):
+        for label, p in options.items():
+            log_p[row, index[label]] = np.log(p)
+    cuttings = word_cuttings([single(i) for i in range(4)], log_p, CUT)
+    match = Lexicon(["কলকাতা", "কলম"], labels).match(cuttings, log_p)
+    assert match is not None and match.word == "কলকাতা"
