@@ -2,7 +2,7 @@
 
 Presets: `default` (handwriting-like geometric and stroke variation, the committed models' recipe),
 `baseline` (the Bengali study's Gaussian noise + shift-scale-rotate), `none`. `cutout` adds the study's
-Cutout (one hole, always) on top of any preset.
+Cutout (one hole, always) on top of any preset; `grain_p` adds uneven, pencil-like ink to `default`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ class AugmentConfig:
     morph_p: float = 0.3
     blur_p: float = 0.2
     dropout_p: float = 0.2
+    # Pencil and cheap phone sensors: ink of uneven darkness along the stroke. The preprocessing scales
+    # ink between the paper and ink levels it finds, so this unevenness, not faintness, is what is left
+    # of it on the canvas. 0 (off) in the committed recipes before it existed.
+    grain_p: float = 0.0
+    grain: tuple[float, float] = (0.6, 1.0)  # per-pixel factor on the ink; paper (0) stays paper
     cutout: bool = False
     cutout_fraction: float = SEED_CUTOUT_FRACTION  # hole side / canvas side
 
@@ -56,7 +61,9 @@ def default_transforms(cfg: AugmentConfig) -> list[A.BasicTransform]:
         A.CoarseDropout(
             num_holes_range=(1, 2), hole_height_range=(3, 6), hole_width_range=(3, 6), p=cfg.dropout_p
         ),
-    ]
+    ] + (
+        [A.MultiplicativeNoise(multiplier=cfg.grain, elementwise=True, p=cfg.grain_p)] if cfg.grain_p else []
+    )
 
 
 def baseline_transforms(cfg: AugmentConfig) -> list[A.BasicTransform]:

@@ -48,3 +48,16 @@ def test_cutout_masks_the_seeds_share_of_the_canvas_every_time():
 def test_unknown_preset_is_rejected():
     with pytest.raises(KeyError, match="baseline"):
         build_augment(AugmentConfig(preset="heavy"))
+
+
+def test_grain_is_off_by_default_and_only_darkens_or_lightens_the_ink():
+    assert "MultiplicativeNoise" not in kinds(AugmentConfig())
+    assert kinds(AugmentConfig(grain_p=0.5))[-1] == "MultiplicativeNoise"
+    off = {"affine_p": 0.0, "elastic_p": 0.0, "morph_p": 0.0, "blur_p": 0.0, "dropout_p": 0.0}
+    augment = CanvasAugment(AugmentConfig(**off, grain_p=1.0, grain=(0.6, 1.0)), seed=0)
+    canvas = np.zeros((28, 28), np.float32)
+    canvas[8:20, 12:16] = 1.0
+    out = augment(canvas)
+    assert np.all(out[canvas == 0] == 0)  # paper stays paper
+    ink = out[canvas == 1]
+    assert ink.min() >= 0.6 - 1e-6 and ink.max() <= 1.0 and ink.std() > 0.05  # uneven, per pixel
