@@ -2,13 +2,16 @@
 
     .venv/bin/python -m bench.ab loop:COMPUTE_IN_EVENT_LOOP=true thread:
     .venv/bin/python -m bench.ab --bursts 10 cv1:OPENCV_THREADS=1 cv0:OPENCV_THREADS=0
+    .venv/bin/python -m bench.ab new: old:TREE=/tmp/old-checkout   # two versions of the code
 
 This machine's speed drifts by 10–20 % between runs minutes apart, more than most changes it is
 asked to judge. So the variants (`NAME:KEY=VALUE,...`, HWR_ settings on top of the defaults) all
 run from the start, idle while another is driven, and take turns in bursts of a few seconds, the
 order reversed every other burst; each burst of the first variant is compared with the same
 burst of the second. Prints req/s, server CPU per request and median latency per variant, and
-the per-burst ratios (req/s, and median latency) of the first two with their medians.
+the per-burst ratios (req/s, and median latency) of the first two with their medians. The key
+`TREE` is not a setting: it names another checkout (`git worktree add`) whose `app` that variant
+runs, so two versions of the code are compared the same way as two settings.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per burst")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--mix", type=parse_weights, default="crop=0.3,photo_640=0.5,photo_12mp=0.2")
+    parser.add_argument("--model-dir", type=Path, default=REPO / "models")
     args = parser.parse_args(argv)
     glyphs = validation_glyphs("letter", 32, 0)
     uploads = build_uploads({"crop": 32, "photo_640": 32, "photo_12mp": 6}, glyphs, 0)
@@ -76,10 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name in names}
     with contextlib.ExitStack() as stack:
         logs = Path(tempfile.mkdtemp(prefix="hwr-ab-"))
-        servers = {
-            name: stack.enter_context(running_server(REPO / "models", logs / f"{name}.log", settings))
-            for name, settings in args.variants
-        }
+        servers = {}
+        for name, settings in args.variants:
+            tree = Path(settings.pop("TREE", REPO))
+            log = logs / f"{name}.log"
+            servers[name] = stack.enter_context(running_server(args.model_dir, log, settings, tree=tree))
         for index in range(args.bursts):
             for name in names if index % 2 == 0 else names[::-1]:
                 results[name].append(burst(servers[name], deck, args.clients, args.seconds, 7 * index))

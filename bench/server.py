@@ -60,10 +60,11 @@ def serving(
     log_path: Path,
     env: Mapping[str, str] | None = None,
     ready_timeout_s: float = 120,
+    cwd: Path = REPO,
 ) -> Iterator[Server]:
-    """Run `command` (a server listening on 127.0.0.1:`port`) until ready; SIGTERM it on exit."""
+    """Run `command` (a server listening on 127.0.0.1:`port`) in `cwd` until ready; SIGTERM it on exit."""
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log)
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=log)
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
     try:
         wait_until_ready(server.url, process, ready_timeout_s)
@@ -82,13 +83,15 @@ def running_server(
     log_path: Path,
     settings: Mapping[str, object] | None = None,
     ready_timeout_s: float = 120,
+    tree: Path = REPO,
 ) -> Iterator[Server]:
-    """Start `python -m app` on 127.0.0.1 with `HWR_<NAME>` for each setting; stop it on exit."""
+    """Start `python -m app` on 127.0.0.1 with `HWR_<NAME>` for each setting; stop it on exit.
+    `tree`: the checkout whose `app` runs (another worktree, to compare two versions of the code)."""
     port = free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("HWR_")}
     env |= {f"HWR_{name.upper()}": str(value) for name, value in (settings or {}).items()}
     env |= {"HWR_HOST": "127.0.0.1", "HWR_PORT": str(port), "HWR_MODEL_DIR": str(model_dir)}
-    with serving([sys.executable, "-m", "app"], port, log_path, env, ready_timeout_s) as server:
+    with serving([sys.executable, "-m", "app"], port, log_path, env, ready_timeout_s, cwd=tree) as server:
         yield server
 
 
