@@ -1,6 +1,6 @@
 """`python -m app`: serve with uvicorn on HWR_HOST:HWR_PORT (defaults 0.0.0.0:8000).
 
-HWR_WORKERS processes (default 2, app/workers.py), each building its app from the environment
+HWR_WORKERS processes (default 2, app/runtime/workers.py), each building its app from the environment
 (`worker_app`) and accepting on its own socket; with one, the app runs in this process.
 SIGTERM / SIGINT stop accepting connections, let in-flight requests finish (up to
 HWR_SHUTDOWN_TIMEOUT_S), then unload the models.
@@ -16,10 +16,10 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
 from app.config import Settings
-from app.connections import guarded_protocol
+from app.http.connections import guarded_protocol
 from app.logs import configure_logging
 from app.metrics import NoMetricsDirectory, forget_process, metrics_shared_between_processes
-from app.workers import BoundedServer, Supervisor
+from app.runtime.workers import BoundedServer, Supervisor
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def worker_app(settings: Settings | None = None) -> FastAPI:
     """The app, imported here so that the supervising parent stays small. Without `settings` it
     is a worker process's own (a uvicorn factory: workers start from an import string, with
-    logging set up by `app.workers.run_worker`), built from the environment."""
+    logging set up by `app.runtime.workers.run_worker`), built from the environment."""
     from app.main import create_app
 
     return create_app(settings)
@@ -51,7 +51,7 @@ def main() -> None:
         http=guarded_protocol(settings.max_header_bytes, settings.header_timeout_s),
     )
     if settings.workers == 1:
-        # Not `uvicorn.run`: a server sure to exit soon after its grace (app/workers.py).
+        # Not `uvicorn.run`: a server sure to exit soon after its grace (app/runtime/workers.py).
         server = BoundedServer(uvicorn.Config(worker_app(settings), **config))
         server.run()
         if not server.started:

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     # Inputs per ONNX Runtime call, for every model and endpoint: larger batches (a /read image's
     # pieces, a dynamic or a v2 batch) run in chunks of this many, so one call's memory is bounded.
     inference_max_batch: int = Field(default=64, ge=1)
-    # Dynamic micro-batching of concurrent single predictions (app/batching.py): at most this many
+    # Dynamic micro-batching of concurrent single predictions (app/runtime/batching.py): at most this many
     # inputs per model call (1 turns it off), held at most this long for more to arrive while
     # other requests are still preparing theirs.
     # Off by default: on a 2-core CPU it changed neither throughput nor latency beyond run-to-run
@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # the models are tiny (~1 ms), so more threads mostly wait on each other; processes use the cores.
     ort_intra_op_threads: int = Field(default=1, ge=0)
     # ONNX Runtime's CPU memory arena. Off: an arena keeps the memory of the largest batch a
-    # session ever ran for the life of the process (app/inference.py); its latency cost is
+    # session ever ran for the life of the process (app/runtime/inference.py); its latency cost is
     # measured in docs/reliability.md.
     ort_cpu_mem_arena: bool = False
     # OpenCV's threads per call, per process; 0 leaves its default (one per core). One: its
@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     # (40 Mpx) photo needs ~400 MB while it decodes: workers × max_concurrency = 2 fit the
     # container's memory limit, and 2 CPUs gain nothing from more (docs/reliability.md).
     max_concurrency: int = Field(default=1, ge=1)
-    # With max_concurrency 1: compute on the event loop, not in a worker thread (app/compute.py:
+    # With max_concurrency 1: compute on the event loop, not in a worker thread (app/runtime/compute.py:
     # less CPU per request, but the process answers nothing else meanwhile, health probes
     # included: 0.5 s per maximal photo, up to 21 queued). Off by default so probes stay
     # answered; the cost is in docs/reliability.md. More at once always need threads.
@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     # is a poor mobile uplink; a 10 MB upload needs 333 KB/s to beat the deadline anyway. 0: off.
     body_min_bytes_per_s: int = Field(default=8192, ge=0)
     body_rate_grace_s: float = Field(default=2.0, ge=0)
-    # Before the app (app/connections.py): a request line + headers longer than this → 431 and
+    # Before the app (app/http/connections.py): a request line + headers longer than this → 431 and
     # the connection closed (uvicorn's httptools had no cap: 300 MB headers were held); the whole
     # head within header_timeout_s of its first byte, else 408 and closed; a connection with no
     # request under way is closed after keep_alive_timeout_s (also before its first request).

@@ -17,22 +17,23 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
 
-from app.admission import AdmissionMiddleware
-from app.asgi import error_response
-from app.auth import BearerAuthMiddleware, bearer_scheme
-from app.batching import DynamicBatcher
-from app.body_limit import MULTIPART_OVERHEAD_BYTES, BodySizeLimitMiddleware
-from app.compute import Compute
+from app.api import docs, health, models, predict, read, ui, v2, writers
 from app.config import Settings
-from app.cors import JsonCORSMiddleware
 from app.errors import HTTP_STATUS_CODES, ServiceError, error_body
+from app.http.admission import AdmissionMiddleware
+from app.http.auth import BearerAuthMiddleware, bearer_scheme
+from app.http.body_limit import MULTIPART_OVERHEAD_BYTES, BodySizeLimitMiddleware
+from app.http.cors import JsonCORSMiddleware
+from app.http.methods import allow_header
+from app.http.metrics import RequestCounterMiddleware
+from app.http.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
+from app.http.responses import error_response
+from app.http.timeouts import RequestTimeoutMiddleware
 from app.logs import request_id_var, stamp_request_ids
-from app.methods import allow_header
-from app.metrics import Metrics, RequestCounterMiddleware, forget_this_process
-from app.registry import ModelRegistry, load_models
-from app.request_context import REQUEST_ID_HEADER, RequestContextMiddleware
-from app.routers import docs, health, models, predict, read, ui, v2, writers
-from app.timeouts import RequestTimeoutMiddleware
+from app.metrics import Metrics, forget_this_process
+from app.runtime.batching import DynamicBatcher
+from app.runtime.compute import Compute
+from app.runtime.registry import ModelRegistry, load_models
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Upload a photo or scan of one handwritten character; get the top-k labels.",
         lifespan=lifespan,
-        # Served by app/routers/docs.py with files of its own instead of a CDN's.
+        # Served by app/api/docs.py with files of its own instead of a CDN's.
         docs_url=None,
         redoc_url=None,
     )
@@ -148,7 +149,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     if settings.api_token is not None:
         app.add_middleware(BearerAuthMiddleware, token=settings.api_token.get_secret_value())
     app.add_middleware(
-        RequestCounterMiddleware, metrics=app.state.metrics, known_tasks=lambda: app.state.registry.models
+        RequestCounterMiddleware, metrics=app.state.metrics, registry=lambda: app.state.registry
     )
     if settings.cors_origins:
         # Closed by default: without this middleware browsers refuse cross-origin reads.

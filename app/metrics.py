@@ -5,16 +5,16 @@ PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode) and /metrics, w
 answers it, adds up all of them.
 
 Labels stay low-cardinality: `task` is a loaded task or "unknown" (never the raw path segment),
-`status` is the HTTP status code, `endpoint` one of ENDPOINTS.
+`status` is the HTTP status code, `endpoint` one of app.http.routes.ENDPOINTS (counted by
+app.http.metrics).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,20 +25,13 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.asgi import PREDICT_PREFIX, READ_PREFIX, V2_MODELS_PREFIX
-from app.batching import BatchObserver
-
-if TYPE_CHECKING:
-    from app.registry import LoadedModel
+from app.runtime.batching import BatchObserver
 
 STAGES = ("decode", "preprocess", "queue", "inference", "total")
 # Seconds; a 28x28 model answers in about a millisecond, a large photo decodes in a few hundred.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
-PREDICT, PREDICT_BATCH, READ, V2_INFER = ENDPOINTS = ("predict", "predict_batch", "read", "v2_infer")
-UNKNOWN = "unknown"
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -153,56 +146,3 @@ class _BatchMetrics(BatchObserver):
 
     def depth(self, waiting: int) -> None:
         self.queue_depth.set(waiting)
-
-
-def endpoint_of(path: str, models: Mapping[str, LoadedModel]) -> tuple[str, str] | None:
-    """(endpoint, task label) of a request to an endpoint that runs a model; None for any other
-    path (v2 metadata and readiness included: they cost nothing)."""
-    if path.startswith(PREDICT_PREFIX):
-        task, *rest = path.removeprefix(PREDICT_PREFIX).split("/")
-        known = task in models and rest in ([], ["batch"])
-        return (PREDICT_BATCH if rest == ["batch"] else PREDICT), task if known else UNKNOWN
-    if path.startswith(READ_PREFIX):
-        task = path.removeprefix(READ_PREFIX)
-        return READ, task if task in models else UNKNOWN
-    if path.startswith(V2_MODELS_PREFIX):
-        name, *rest = path.removeprefix(V2_MODELS_PREFIX).split("/")
-        if rest != ["infer"] and not (len(rest) == 3 and rest[0] == "versions" and rest[2] == "infer"):
-            return None
-        # As app.routers.v2.find_model: the manifest's name ("letters") or the task ("letter").
-        return V2_INFER, next((t for t, m in models.items() if name in (t, m.manifest.name)), UNKNOWN)
-    return None
-
-
-class RequestCounterMiddleware:
-    """Counts every response of the model endpoints, errors included (422s from validation, 413s
-    from the body limit) — which the endpoint itself never sees. `known_tasks` gives the loaded
-    models by task (the registry's `models`)."""
-
-    def __init__(
-        self, app: ASGIApp, metrics: Metrics, known_tasks: Callable[[], Mapping[str, LoadedModel]]
-    ) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.known_tasks = known_tasks
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = endpoint_of(scope["path"], self.known_tasks()) if scope["type"] == "http" else None
-        if route is None:
-            await self.app(scope, receive, send)
-            return
-        endpoint, label = route
-        status = 500  # if the app raises before responding, the server answers 500
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            self.metrics.endpoint_requests.labels(endpoint=endpoint, task=label, status=str(status)).inc()
-            if endpoint in (PREDICT, PREDICT_BATCH):
-                self.metrics.requests.labels(task=label, status=str(status)).inc()

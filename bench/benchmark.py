@@ -514,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_kwargs,
         default={},
         metavar="NAME=VALUE,...",
-        help="extra app.validation.decode_image keywords for the in-process stages (not settings)",
+        help="extra app.service.images.decode_image keywords for the in-process stages (not settings)",
     )
     return parser
 

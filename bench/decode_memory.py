@@ -24,7 +24,7 @@ import json, re, sys, time
 from pathlib import Path
 from app.config import Settings
 from contract.preprocessing import NoInkError, PreprocessConfig, preprocess
-from app.validation import decode_image
+from app.service.images import decode_image
 def peak_kb():
     return int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
 data = open(sys.argv[1], "rb").read()

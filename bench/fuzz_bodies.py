@@ -34,7 +34,7 @@ from PIL import Image
 from app.config import Settings
 from app.errors import ServiceError
 from app.main import create_app
-from app.validation import decode_image
+from app.service.images import decode_image
 from bench.server import REPO
 from contract.manifest import Manifest
 from contract.preprocessing import NoInkError, PreprocessConfig, preprocess

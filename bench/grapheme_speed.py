@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.grapheme_speed [--variant int8|float] [--repeats 300]
 
 Cycles over the grapheme images in tests/data/bengali (real CMATERdb scans, held-out-font renders,
-held-out-style handwriting): decode (app.validation.decode_image), preprocessing
+held-out-style handwriting): decode (app.service.images.decode_image), preprocessing
 (contract.preprocessing.preprocess with the manifest's settings) and the served model file through the
 service's own loader, ONNX Runtime and OpenCV on one thread each. Prints the median and p95 of each
 stage and of the whole.
@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from app.config import DEFAULT_MODEL_DIR
-from app.registry import load_model
-from app.validation import decode_image
+from app.runtime.registry import load_model
+from app.service.images import decode_image
 from contract.manifest import Manifest
 from contract.preprocessing import preprocess
 

@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass
 
 from app.errors import ServiceError
-from app.reading import REJECT_MARK, candidates, characters, ranked_rows
-from app.registry import LoadedModel, load_models
-from app.segmentation import TooManyParts, segment
-from app.validation import decode_image
+from app.runtime.registry import LoadedModel, load_models
+from app.service.images import decode_image
+from app.service.reading import REJECT_MARK, candidates, characters, ranked_rows
+from app.service.segmentation import TooManyParts, segment
 from bench.words import REPO, Sample, build_samples
 from contract.preprocessing import NoInkError
 

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.stages [--repeats 200] [--task letter] [--json stages.json]
 
 Median and p95 over up to `--repeats` calls (at most `--budget` seconds per stage) after a warm-up,
-cycling over the upload set's images of each kind. Decoding passes `app.validation.decode_image`
+cycling over the upload set's images of each kind. Decoding passes `app.service.images.decode_image`
 every keyword its signature accepts that `Settings` also has (so a reduced-size decode setting is
 used as the service would use it), plus `--decode-kwargs` for keywords that are not settings. The
 predict route's own decode + preprocess is timed too, when its `prepare` has the signature known here.
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from app.config import Settings
-from app.registry import load_model
-from app.validation import decode_image
+from app.runtime.registry import load_model
+from app.service.images import decode_image
 from bench.photos import Upload, build_uploads, validation_glyphs
 from bench.server import REPO
 from contract.manifest import Manifest
@@ -86,7 +86,7 @@ def decode(data: bytes, kwargs: dict[str, object]) -> np.ndarray:
 
 def route_prepare(settings: Settings, manifest: Manifest) -> Callable[[bytes], object] | None:
     """The predict route's own decode + preprocess, when its signature is the one this knows."""
-    from app.routers import predict
+    from app.api.deps import predict
 
     expected = ["upload", "manifest", "settings", "stopwatch"]
     prepare = getattr(predict, "prepare", None)

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from app.batching import BatchObserver, DynamicBatcher
+from app.runtime.batching import BatchObserver, DynamicBatcher
 
 
 class Recorder(BatchObserver):

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from app.validation import decode_image
+from app.service.images import decode_image
 from bench import memory_probe, report, structure_fuzz, v2_fuzz
 from bench.baseline import SeedPipeline
 from bench.photos import build_uploads, sample_glyphs

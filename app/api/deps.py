@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from app.batching import DynamicBatcher
-from app.compute import Compute
 from app.config import Settings
 from app.metrics import Metrics
-from app.registry import ModelRegistry
-from app.schemas import ErrorResponse
+from app.runtime.batching import DynamicBatcher
+from app.runtime.compute import Compute
+from app.runtime.registry import ModelRegistry
+from app.schemas.predict import ErrorResponse
 
 
 async def get_settings(request: Request) -> Settings:

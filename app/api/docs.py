@@ -28,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def content_security_policy(html: str) -> str:
-    """Like the web page's (app/routers/ui.py): only this service's files and API. FastAPI's pages
+    """Like the web page's (app/api/ui.py): only this service's files and API. FastAPI's pages
     start the viewer from an inline script, allowed by its hash alone; the viewers style elements
     inline and draw icons from data: URIs. No validator badge, no fonts from elsewhere."""
     scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from app.api.deps import MetricsDep, RegistryDep, SettingsDep, error_responses
 from app.config import Settings
 from app.errors import ModelNotReady
 from app.metrics import Metrics
-from app.routers import MetricsDep, RegistryDep, SettingsDep, error_responses
-from app.schemas import LiveResponse, ReadyResponse
+from app.schemas.predict import LiveResponse, ReadyResponse
 
 router = APIRouter(tags=["health"])
 

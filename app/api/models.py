@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.registry import LoadedModel
-from app.routers import RegistryDep
-from app.schemas import HeadInfo, InputInfo, ModelInfo, ModelsResponse
+from app.api.deps import RegistryDep
+from app.runtime.registry import LoadedModel
+from app.schemas.predict import HeadInfo, InputInfo, ModelInfo, ModelsResponse
 
 router = APIRouter(tags=["models"])
 

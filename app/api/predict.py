@@ -12,13 +12,13 @@ from typing import Annotated, BinaryIO
 import numpy as np
 from fastapi import APIRouter, File, Path, Query, Request, UploadFile
 
+from app.api.deps import BatchersDep, ComputeDep, MetricsDep, RegistryDep, SettingsDep, error_responses
 from app.config import Settings
 from app.errors import InvalidParameter, NoInk, ServiceError
+from app.http.uploads import IMAGE_BODY, IMAGE_FIELD, uploaded_file
 from app.metrics import Metrics
-from app.preview import preview_of
-from app.registry import LoadedModel
-from app.routers import BatchersDep, ComputeDep, MetricsDep, RegistryDep, SettingsDep, error_responses
-from app.schemas import (
+from app.runtime.registry import LoadedModel
+from app.schemas.predict import (
     BatchError,
     BatchItem,
     BatchResponse,
@@ -28,8 +28,8 @@ from app.schemas import (
     PredictResponse,
     Timing,
 )
-from app.uploads import IMAGE_BODY, IMAGE_FIELD, uploaded_file
-from app.validation import check_decode_budget, decode_image, read_capped
+from app.service.images import check_decode_budget, decode_image, read_capped
+from app.service.preview import preview_of
 from contract.manifest import Head, Manifest
 from contract.postprocessing import compose_top_k, head_probabilities, rank_heads, top_k_indexed
 from contract.preprocessing import NoInkError, preprocess
@@ -71,7 +71,7 @@ def resolve_k(k: int | None, settings: Settings, manifest: Manifest) -> int:
     response_model_exclude_none=True,
     responses=error_responses(400, 401, 404, 408, 413, 415, 422, 503),
     summary="Classify one handwritten character",
-    # The form field `file`, read by app/uploads.py rather than an `UploadFile` parameter.
+    # The form field `file`, read by app/http/uploads.py rather than an `UploadFile` parameter.
     openapi_extra=IMAGE_BODY,
 )
 async def predict(

@@ -7,10 +7,16 @@ from typing import Annotated, BinaryIO
 
 from fastapi import APIRouter, Path, Query, Request
 
+from app.api.deps import ComputeDep, RegistryDep, SettingsDep, error_responses
+from app.api.predict import Stopwatch, resolve_k
 from app.config import Settings
 from app.errors import NoInk, TooManyCharacters, TooManyPieces
-from app.read_schemas import ReadCharacter, ReadResponse, ReadTiming
-from app.reading import (
+from app.http.uploads import IMAGE_BODY, IMAGE_FIELD, uploaded_file
+from app.runtime.registry import LoadedModel
+from app.schemas.predict import ModelRef, Prediction
+from app.schemas.read import ReadCharacter, ReadResponse, ReadTiming
+from app.service.images import decode_image, read_capped
+from app.service.reading import (
     MIN_CONFIDENCE,
     candidates,
     characters,
@@ -18,13 +24,7 @@ from app.reading import (
     ranked_rows,
     text_of,
 )
-from app.registry import LoadedModel
-from app.routers import ComputeDep, RegistryDep, SettingsDep, error_responses
-from app.routers.predict import Stopwatch, resolve_k
-from app.schemas import ModelRef, Prediction
-from app.segmentation import Blob, TooManyParts, segment
-from app.uploads import IMAGE_BODY, IMAGE_FIELD, uploaded_file
-from app.validation import decode_image, read_capped
+from app.service.segmentation import Blob, TooManyParts, segment
 from contract.preprocessing import NoInkError
 
 router = APIRouter(tags=["read"])
@@ -35,7 +35,7 @@ router = APIRouter(tags=["read"])
     response_model=ReadResponse,
     responses=error_responses(400, 401, 404, 408, 413, 415, 422, 503),
     summary="Read a handwritten word, code or number (several characters)",
-    # The form field `file`, read by app/uploads.py as for POST /predict/{task}.
+    # The form field `file`, read by app/http/uploads.py as for POST /predict/{task}.
     openapi_extra=IMAGE_BODY,
 )
 async def read(

@@ -25,14 +25,14 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 
-from app.compute import Compute
+from app.api.deps import ComputeDep, MetricsDep, RegistryDep, SettingsDep
+from app.api.health import check_every_worker_serves
+from app.api.predict import Stopwatch, prepare
 from app.config import Settings
 from app.errors import ModelNotReady, ServiceError, UnknownTask
-from app.registry import LoadedModel, ModelRegistry
-from app.routers import ComputeDep, MetricsDep, RegistryDep, SettingsDep
-from app.routers.health import check_every_worker_serves
-from app.routers.predict import Stopwatch, prepare
-from app.v2_protocol import (
+from app.runtime.compute import Compute
+from app.runtime.registry import LoadedModel, ModelRegistry
+from app.schemas.v2 import (
     BYTES,
     HEADER_LENGTH,
     JSON_STRUCTURE_VALUES,
@@ -47,7 +47,7 @@ from app.v2_protocol import (
     error_body,
     parse_infer_request,
 )
-from app.validation import check_decode_budget
+from app.service.images import check_decode_budget
 from contract.manifest import Head, Manifest
 
 IMAGE_BYTES = "image_bytes"
@@ -137,7 +137,7 @@ async def infer_version(
 
 def find_model(registry: ModelRegistry, name: str, version: str | None = None) -> LoadedModel:
     """The model named `name` (manifest name or task), at `version` if given; else the error why not."""
-    model = next((m for m in registry.models.values() if name in (m.manifest.name, m.manifest.task)), None)
+    model = registry.named(name)
     if model is None:
         if not registry.loaded or name in registry.failed:
             registry.get(name)  # raises ModelNotReady, saying why

@@ -15,17 +15,17 @@ from typing import Annotated, BinaryIO, TypeVar
 import numpy as np
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 
-from app.compute import Compute
+from app.api.deps import ComputeDep, SettingsDep, error_responses
 from app.config import Settings
 from app.errors import InvalidParameter, ModelNotReady, NoInk, ServiceError
-from app.routers import ComputeDep, SettingsDep, error_responses
-from app.schemas import ErrorResponse, ModelRef
-from app.validation import check_decode_budget, decode_image, read_capped
-from app.writers.embedder import WriterEmbedder, WriterModelError, load_embedder
-from app.writers.images import STORED_MAX_SIDE, storable_png
-from app.writers.matching import mean_embedding, rank_writers
-from app.writers.schemas import Candidate, IdentifyResponse, WriterList, WriterOut
-from app.writers.store import StoreUnavailable, TooManySamples, TooManyWriters, Writer, WriterStore
+from app.runtime.compute import Compute
+from app.runtime.embedder import WriterEmbedder, WriterModelError, load_embedder, mean_embedding
+from app.runtime.writer_store import StoreUnavailable, TooManySamples, TooManyWriters, Writer, WriterStore
+from app.schemas.predict import ErrorResponse, ModelRef
+from app.schemas.writers import Candidate, IdentifyResponse, WriterList, WriterOut
+from app.service.images import check_decode_budget, decode_image, read_capped
+from app.service.writer_images import STORED_MAX_SIDE, storable_png
+from app.service.writer_matching import rank_writers
 from contract.preprocessing import NoInkError, preprocess
 
 router = APIRouter(tags=["writers"])
@@ -104,7 +104,7 @@ def embed_uploads(
     service: WriterService, uploads: list[BinaryIO], settings: Settings, keep_images: bool = False
 ) -> tuple[np.ndarray, list[bytes] | None]:
     """Blocking: every file → its embedding (N×dim), and with `keep_images` each image re-encoded
-    for the store (never the upload's bytes: app/writers/images.py). Any bad file fails the
+    for the store (never the upload's bytes: app/service/writer_images.py). Any bad file fails the
     request, named by its place, so an enrolment is never built from part of what was sent."""
     manifest = service.embedder.manifest
     files: list[bytes] = []

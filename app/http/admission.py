@@ -6,7 +6,7 @@ burst costs a cheap refusal, never an unbounded queue of bodies, threads and mem
 
 Why the body comes first: when a slot was taken on arrival, 60 clients sending their
 bodies at a byte every 2 s held every slot, and every prediction got 503 for as long as they went
-on; timing them out (app/timeouts.py) freed a slot only for the next slow client to take it. A
+on; timing them out (app/http/timeouts.py) freed a slot only for the next slow client to take it. A
 client still sending holds bytes, not a slot, so the bodies being received or held are bounded
 in bytes instead (`max_body_bytes`, the same worst case as the slots: max_in_flight uploads of
 the cap's size); a trickle costs almost nothing of that.
@@ -18,8 +18,9 @@ from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.asgi import MODEL_PREFIXES, send_error
 from app.errors import Overloaded
+from app.http.responses import send_error
+from app.http.routes import guarded
 
 
 class AdmissionMiddleware:
@@ -33,7 +34,7 @@ class AdmissionMiddleware:
         self.body_bytes = 0  # of the bodies this process is receiving or holding for a request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope.get("path", "").startswith(MODEL_PREFIXES):
+        if scope["type"] != "http" or not guarded(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         chunks: deque[bytes] = deque()

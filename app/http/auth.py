@@ -1,5 +1,5 @@
-"""Optional bearer-token authentication for the model endpoints, /predict and /read (on when
-`HWR_API_TOKEN` is set).
+"""Optional bearer-token authentication for the paths that run a model (app/http/routes.py: predict,
+read, v2 models, writers; on when `HWR_API_TOKEN` is set).
 
 Checked in a middleware, before the body is read: an unauthenticated client cannot make the
 service receive, spool or parse an upload. Health, metrics, /models and the docs stay open.
@@ -13,8 +13,9 @@ from fastapi.security import HTTPBearer
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.asgi import MODEL_PREFIXES, send_error
 from app.errors import Unauthorized
+from app.http.responses import send_error
+from app.http.routes import guarded
 
 # Declared on the model routes only so that OpenAPI shows the scheme; the middleware enforces it.
 bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer <HWR_API_TOKEN>`")
@@ -34,7 +35,7 @@ class BearerAuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and scope.get("path", "").startswith(MODEL_PREFIXES)
+            and guarded(scope.get("path", ""))
             and not token_matches(Headers(scope=scope).get("authorization"), self.token)
         ):
             exc = Unauthorized("missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})

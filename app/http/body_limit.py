@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.asgi import send_error
 from app.errors import PayloadTooLarge
+from app.http.responses import send_error
 
 # Room for the multipart framing (boundaries, part headers) around an upload of the cap's size.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024

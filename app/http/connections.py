@@ -18,9 +18,9 @@ process ran out of file descriptors. This subclass adds:
   answer carries.
 
 Every answer made here carries an `X-Request-ID` (new: no request reached the app) and
-`X-Content-Type-Options: nosniff`, like those the app makes (`app/request_context.py`).
+`X-Content-Type-Options: nosniff`, like those the app makes (`app/http/request_context.py`).
 
-The body is the app's business (`app/timeouts.py`: deadline and minimum rate, JSON 408).
+The body is the app's business (`app/http/timeouts.py`: deadline and minimum rate, JSON 408).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from app.asgi import error_response
 from app.errors import CorsRefused
+from app.http.responses import error_response
 
 # Starlette's own headers of a body it no longer sends.
 _BODY_HEADERS = frozenset({"content-type", "content-length"})

@@ -15,25 +15,15 @@ from __future__ import annotations
 
 import logging
 import math
-from contextvars import ContextVar
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.asgi import send_error
 from app.errors import BodyTimeout, ServerTimeout, ServiceError
+from app.http.responses import send_error
+from app.runtime.compute import current_deadline
 
 log = logging.getLogger(__name__)
-
-# The running request's deadline; the middleware and the endpoint run in the same task.
-_deadline: ContextVar[anyio.CancelScope | None] = ContextVar("deadline", default=None)
-
-
-def lift_deadline() -> None:
-    """From here on the request is finished and answered, however long it takes."""
-    scope = _deadline.get()
-    if scope is not None:
-        scope.deadline = math.inf
 
 
 class RequestTimeoutMiddleware:
@@ -91,7 +81,7 @@ class RequestTimeoutMiddleware:
                 await send(message)
 
         with anyio.move_on_after(self.timeout_s) as deadline:
-            _deadline.set(deadline)
+            current_deadline.set(deadline)
             await self.app(scope, tracked_receive, tracked_send)
         if not deadline.cancelled_caught or response_started:
             return

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
-from app.validation import SUPPORTED_FORMATS
+from app.service.images import SUPPORTED_FORMATS
 
 
 def file_part(body: bytes, boundary: bytes, field: str) -> bytes | None:

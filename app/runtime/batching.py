@@ -61,7 +61,7 @@ class DynamicBatcher:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self.predict = predict
-        # The model call on the loop itself, as app/compute.py runs predictions; else in a thread.
+        # The model call on the loop itself, as app/runtime/compute.py runs predictions; else in a thread.
         self.in_event_loop = in_event_loop
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s

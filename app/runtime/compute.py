@@ -12,14 +12,25 @@ health checks included, and its other uploads wait in the socket buffers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TypeVar
 
-from anyio import CapacityLimiter, to_thread
-
-from app.timeouts import lift_deadline
+from anyio import CancelScope, CapacityLimiter, to_thread
 
 T = TypeVar("T")
+
+# The running request's deadline, set by app.http.timeouts; the middleware and the endpoint run in
+# the same task, so the endpoint's compute turn can lift it.
+current_deadline: ContextVar[CancelScope | None] = ContextVar("deadline", default=None)
+
+
+def lift_deadline() -> None:
+    """From here on the request is finished and answered, however long it takes."""
+    scope = current_deadline.get()
+    if scope is not None:
+        scope.deadline = math.inf
 
 
 class Compute:

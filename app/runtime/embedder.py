@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from app.inference import DEFAULT_MAX_BATCH, create_session, run_in_chunks
+from app.runtime.inference import DEFAULT_MAX_BATCH, create_session, run_in_chunks
 from contract.manifest import sha256_of
 from contract.writer_manifest import WRITER_MANIFEST_FILE, WriterManifest
 
@@ -33,6 +33,11 @@ class WriterEmbedder:
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def mean_embedding(embeddings: np.ndarray) -> np.ndarray:
+    """Unit vectors (N×dim) → their mean direction (unit length): a writer's or a query's profile."""
+    return l2_normalise(embeddings.mean(axis=0))
 
 
 def load_embedder(

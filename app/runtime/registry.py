@@ -19,7 +19,13 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from pydantic import ValidationError
 
 from app.errors import ModelNotReady, UnknownTask
-from app.inference import DEFAULT_MAX_BATCH, ModelMismatch, OnnxClassifier, create_session, default_providers
+from app.runtime.inference import (
+    DEFAULT_MAX_BATCH,
+    ModelMismatch,
+    OnnxClassifier,
+    create_session,
+    default_providers,
+)
 from contract.manifest import MANIFEST_FILE, Manifest, sha256_of
 
 log = logging.getLogger(__name__)
@@ -83,6 +89,10 @@ class ModelRegistry:
     @property
     def tasks(self) -> list[str]:
         return sorted(self.models)
+
+    def named(self, name: str) -> LoadedModel | None:
+        """The model whose task or manifest name is `name` (the v2 protocol names models either way)."""
+        return next((m for m in self.models.values() if name in (m.manifest.name, m.manifest.task)), None)
 
     def get(self, task: str) -> LoadedModel:
         """The model for `task`, or the domain error that says why there is none."""
@@ -210,7 +220,7 @@ def load_models(
 ) -> ModelRegistry:
     """`variant`: which file each model should serve where its manifest allows (see load_model);
     `max_batch`: inputs per ONNX Runtime call (larger batches run in chunks); `cpu_mem_arena`:
-    ONNX Runtime's CPU memory arena (app/inference.py)."""
+    ONNX Runtime's CPU memory arena (app/runtime/inference.py)."""
     registry = ModelRegistry()
     if not model_dir.is_dir():
         log.warning("model directory %s does not exist; no models loaded", model_dir)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from app.writers.matching import mean_embedding
+from app.runtime.embedder import mean_embedding
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # The pool's ceiling per process: enrolment traffic is light, and the server's connection limit

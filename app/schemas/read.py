@@ -1,10 +1,10 @@
-"""Response bodies of `POST /read/{task}` (kept apart from app.schemas: one endpoint, one file)."""
+"""Response bodies of `POST /read/{task}` (kept apart from app.schemas.predict: one endpoint, one file)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from app.schemas import ModelRef, Prediction
+from app.schemas.predict import ModelRef, Prediction
 
 
 class ReadCharacter(BaseModel):

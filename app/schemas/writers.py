@@ -1,10 +1,10 @@
-"""Response bodies of the writer endpoints (app/routers/writers.py)."""
+"""Response bodies of the writer endpoints (app/api/writers.py)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from app.schemas import ModelRef
+from app.schemas.predict import ModelRef
 
 
 class WriterOut(BaseModel):

@@ -25,7 +25,7 @@ from app.errors import (
     ServiceError,
     UnsupportedImage,
 )
-from app.jpeg_scan import without_end_marker
+from app.service.jpeg_scan import without_end_marker
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
 

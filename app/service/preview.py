@@ -11,7 +11,7 @@ import base64
 import cv2
 import numpy as np
 
-from app.schemas import Preview
+from app.schemas.predict import Preview
 from contract.preprocessing import PreprocessConfig
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.segmentation import Blob, Box
+from app.service.segmentation import Blob, Box
 from contract.manifest import Manifest
 from contract.postprocessing import compose_top_k, head_probabilities, rank_heads
 from contract.preprocessing import NoInkError, PreprocessConfig, preprocess

@@ -10,7 +10,7 @@ Pure numpy + OpenCV (no web framework). The ink is found by the shared preproces
 
 Every piece between two candidate cuts leaves as its own ink-high image (ink = 255 on 0, like a
 training scan), so the service classifies it with the very `preprocess` that single characters go
-through; the reader (app.reading) then keeps the cuts the model is surer of.
+through; the reader (app.service.reading) then keeps the cuts the model is surer of.
 """
 
 from __future__ import annotations

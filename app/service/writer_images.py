@@ -19,7 +19,7 @@ STORED_MAX_SIDE = 1024
 
 
 def storable_png(image: np.ndarray) -> bytes:
-    """A decoded upload (`app.validation.decode_image`: uint8 grey, RGB or RGBA) → PNG bytes,
+    """A decoded upload (`app.service.images.decode_image`: uint8 grey, RGB or RGBA) → PNG bytes,
     its longer side at most STORED_MAX_SIDE (aspect kept; smaller images untouched)."""
     picture = Image.fromarray(image)
     picture.thumbnail((STORED_MAX_SIDE, STORED_MAX_SIDE), Image.Resampling.LANCZOS)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from app.validation import decode_image
+from app.service.images import decode_image
 from contract.graphemes import compose, top_graphemes
 from contract.manifest import Manifest
 from contract.postprocessing import COMPOSERS, softmax

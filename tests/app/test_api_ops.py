@@ -150,7 +150,7 @@ def test_a_broken_model_fails_alone(make_client, tmp_path, model_writer, letter_
     letters = model_writer(tmp_path, name="letters")
     model_writer(tmp_path, name="graphemes", task="grapheme")
     damage(letters.directory / "model.onnx")
-    with caplog.at_level(logging.ERROR, logger="app.registry"):
+    with caplog.at_level(logging.ERROR, logger="app.runtime.registry"):
         client = make_client(tmp_path)
     # A log line that names the file and says why.
     assert any("letters/model.onnx" in r.getMessage() and reason in r.getMessage() for r in caplog.records)

@@ -9,10 +9,10 @@ from tempfile import SpooledTemporaryFile
 import numpy as np
 import pytest
 
-from app.body_limit import MULTIPART_OVERHEAD_BYTES
 from app.config import Settings
+from app.http.body_limit import MULTIPART_OVERHEAD_BYTES
 from app.main import create_app
-from app.validation import decode_image
+from app.service.images import decode_image
 from contract.postprocessing import softmax
 from contract.preprocessing import preprocess
 from tests.app.conftest import draw_letter, encode, predict_scope
@@ -248,7 +248,7 @@ def test_dynamic_batching_gives_each_request_its_own_answer(
 
 
 def test_big_jpegs_decode_reduced_but_never_below_the_setting(make_client, model_dir, letter_model):
-    from app.routers.predict import decode_side
+    from app.api.predict import decode_side
 
     manifest = letter_model.manifest
     assert decode_side(manifest, Settings(model_dir=model_dir)) == min(480, manifest.preprocessing.max_side)

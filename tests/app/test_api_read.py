@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-import app.routers.read as read_module
+import app.api.read as read_module
 from app.config import DEFAULT_MODEL_DIR, Settings
 from app.main import create_app
-from app.segmentation import segment
-from app.validation import decode_image
+from app.service.images import decode_image
+from app.service.segmentation import segment
 from tests.app.conftest import ONE_IN_A_THREAD, encode
 from tests.training.fake_bengali import requires_bengali_rendering
 from training.data.bengali_render import VALIDATION_FONTS, draw_text, find_fonts

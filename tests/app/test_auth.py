@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from app.auth import token_matches
 from app.config import Settings
+from app.http.auth import token_matches
 from app.main import create_app
 from tests.app.conftest import predict_scope
 

@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from app.api import predict as predict_router
+from app.api import writers as writers_router
 from app.config import Settings
-from app.routers import predict as predict_router
-from app.routers import writers as writers_router
-from app.validation import check_decode_budget, decode_cost
+from app.service.images import check_decode_budget, decode_cost
 from tests.app.conftest import draw_letter, encode
 from tests.app.writer_models import write_writer_model
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.inference import ModelMismatch, OnnxClassifier, create_session
+from app.runtime.inference import ModelMismatch, OnnxClassifier, create_session
 
 
 def classifier_for(model) -> OnnxClassifier:

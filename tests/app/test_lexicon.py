@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.lexicon import BlobSpans, Lexicon, english_words, tokenise, word_cuttings
+from app.service.lexicon import BlobSpans, Lexicon, english_words, tokenise, word_cuttings
 from contract.manifest import Manifest
 from contract.postprocessing import answer_log_probabilities, compose_top_k, head_probabilities
 

@@ -3,7 +3,7 @@
 A prediction held up mid-computation (`gated_preprocess`) leaves the service answering others only
 when it computes in a worker thread (`compute_in_event_loop=False`, the default); with
 `compute_in_event_loop=True` one prediction at a time is computed on the event loop itself
-(app/compute.py).
+(app/runtime/compute.py).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import app.routers.predict as predict_module
-from app.admission import AdmissionMiddleware
+import app.api.predict as predict_module
 from app.config import Settings
+from app.http.admission import AdmissionMiddleware
 from app.main import create_app
 from tests.app.conftest import ONE_IN_A_THREAD, predict_scope
 

@@ -7,7 +7,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from starlette.routing import Mount, Route, Router
 
-from app.methods import allow_header, allowed_methods
+from app.http.methods import allow_header, allowed_methods
 
 
 def allow_set(response) -> set[str]:

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from app.preview import encode_png, input_to_canvas, preview_of
-from app.validation import decode_image
+from app.service.images import decode_image
+from app.service.preview import encode_png, input_to_canvas, preview_of
 from contract.preprocessing import PreprocessConfig, normalise, preprocess
 from tests.app.conftest import draw_letter, encode
 

@@ -1,11 +1,11 @@
-"""app.reading: the likeliest cuts, the reject flag and the text, on hand-made model answers."""
+"""app.service.reading: the likeliest cuts, the reject flag and the text, on hand-made model answers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from app.reading import (
+from app.service.reading import (
     CUT_PENALTY,
     REJECT_MARK,
     WIDE_FROM,
@@ -18,7 +18,7 @@ from app.reading import (
     span_score,
     text_of,
 )
-from app.segmentation import Blob, Glyph
+from app.service.segmentation import Blob, Glyph
 from contract.preprocessing import PreprocessConfig
 
 CFG = PreprocessConfig()

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from app import registry as registry_module
 from app.config import Settings
 from app.errors import ModelNotReady, UnknownTask
-from app.registry import ModelRegistry, load_models
+from app.runtime import registry as registry_module
+from app.runtime.registry import ModelRegistry, load_models
 from contract.manifest import Manifest, ModelVariant, sha256_of
 from tests.app.conftest import build_onnx
 
@@ -26,7 +26,7 @@ def test_loads_every_model_by_task(multi_head_model_dir):
 def test_sha256_mismatch_skips_the_model_and_names_the_file(tmp_path, model_writer, caplog):
     model_writer(tmp_path, name="tampered", sha256="0" * 64)
     model_writer(tmp_path, name="good-graphemes", task="grapheme")
-    with caplog.at_level(logging.ERROR, logger="app.registry"):
+    with caplog.at_level(logging.ERROR, logger="app.runtime.registry"):
         registry = load_models(tmp_path)
     assert registry.tasks == ["grapheme"]
     assert "sha256 mismatch" in registry.failed["letter"]
@@ -45,7 +45,7 @@ def test_graph_that_breaks_its_manifest_is_skipped(tmp_path, model_writer):
 def test_invalid_manifest_is_skipped(tmp_path, model_writer, caplog):
     model = model_writer(tmp_path)
     (model.directory / "manifest.json").write_text('{"name": "half a manifest"}')
-    with caplog.at_level(logging.ERROR, logger="app.registry"):
+    with caplog.at_level(logging.ERROR, logger="app.runtime.registry"):
         registry = load_models(tmp_path)
     assert registry.loaded and not registry.ready
     assert "manifest.json" in caplog.text
@@ -60,7 +60,7 @@ def test_corrupt_onnx_file_is_skipped(tmp_path, model_writer, caplog):
         update={"onnx": model.manifest.onnx.model_copy(update={"sha256": sha256_of(onnx_path)})}
     )
     manifest.save(model.directory)
-    with caplog.at_level(logging.ERROR, logger="app.registry"):
+    with caplog.at_level(logging.ERROR, logger="app.runtime.registry"):
         registry = load_models(tmp_path)
     assert "ONNX Runtime cannot load it" in registry.failed["letter"]
     assert str(tmp_path) not in registry.failed["letter"]  # clients see no server paths
@@ -180,7 +180,7 @@ def test_int8_falls_back_to_float_with_a_log_line(
         (model.directory / "model.int8.onnx").unlink()
     if damage == "gpu":
         monkeypatch.setattr(registry_module, "default_providers", lambda: ["CUDAExecutionProvider", "CPU"])
-    with caplog.at_level(logging.WARNING, logger="app.registry"):
+    with caplog.at_level(logging.WARNING, logger="app.runtime.registry"):
         registry = load_models(tmp_path, variant="int8")
     loaded = registry.get("letter")
     assert loaded.variant == "float" and not registry.failed
@@ -191,7 +191,7 @@ def test_int8_falls_back_to_float_with_a_log_line(
 
 def test_int8_asked_of_a_model_without_one_serves_float_and_says_so(tmp_path, model_writer, caplog):
     model_writer(tmp_path)
-    with caplog.at_level(logging.INFO, logger="app.registry"):
+    with caplog.at_level(logging.INFO, logger="app.runtime.registry"):
         registry = load_models(tmp_path, variant="int8")
     assert registry.get("letter").variant == "float" and not registry.failed
     assert "no int8 variant recorded; serving the float model" in caplog.text

@@ -1,4 +1,4 @@
-"""app.segmentation: characters in reading order, dots joined, specks dropped, touching pairs cut."""
+"""app.service.segmentation: characters in reading order, dots joined, specks dropped, touching pairs cut."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.segmentation import Blob, SegmentConfig, TooManyParts, cut_candidates, segment
+from app.service.segmentation import Blob, SegmentConfig, TooManyParts, cut_candidates, segment
 from contract.preprocessing import NoInkError, PreprocessConfig
 
 CFG = PreprocessConfig()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from app.routers.ui import STATIC_DIR
+from app.api.ui import STATIC_DIR
 
 TOKEN = "s3cret-token-for-tests-0123456789"
 

@@ -1,11 +1,12 @@
-"""The one-pass split of a small multipart upload (app/uploads.py), and its fallback to Starlette's parser."""
+"""The one-pass split of a small multipart upload (app/http/uploads.py), and its fallback to
+Starlette's parser."""
 
 from __future__ import annotations
 
 import pytest
 
-from app import uploads
-from app.uploads import file_part
+from app.http import uploads
+from app.http.uploads import file_part
 
 IMAGE = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4 + b"\r\n-- not the boundary"
 

@@ -10,8 +10,8 @@ import json
 import numpy as np
 import pytest
 
-from app.routers import v2 as v2_router
-from app.validation import decode_image
+from app.api import v2 as v2_router
+from app.service.images import decode_image
 from bench.server import REPO, Server, running_server
 from contract.manifest import Manifest
 from contract.preprocessing import PreprocessConfig, preprocess

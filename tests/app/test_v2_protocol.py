@@ -1,4 +1,4 @@
-"""The Open Inference Protocol wire format (app/v2_protocol.py): JSON and binary tensors, both ways,
+"""The Open Inference Protocol wire format (app/schemas/v2.py): JSON and binary tensors, both ways,
 checked against the official client's own encoder and decoder (tritonclient, a dev dependency)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.errors import PayloadTooLarge
-from app.v2_protocol import (
+from app.schemas.v2 import (
     HEADER_LENGTH,
     OutputTensor,
     ProtocolError,

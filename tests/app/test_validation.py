@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from app.errors import EmptyUpload, ImageTooLarge, PayloadTooLarge, UnsupportedImage
-from app.validation import decode_image, read_capped, sniff_format, wide_grey_to_uint8
+from app.service.images import decode_image, read_capped, sniff_format, wide_grey_to_uint8
 
 CAPS = {"max_pixels": 40_000_000, "max_side": 20_000}
 DATA = Path(__file__).parents[1] / "data"

@@ -1,5 +1,5 @@
 """Shutdown is bounded even when a step after uvicorn's own bounded wait hangs: the supervisor
-(`app/workers.py`) with two workers, and one `BoundedServer` as `python -m app` runs it with
+(`app/runtime/workers.py`) with two workers, and one `BoundedServer` as `python -m app` runs it with
 HWR_WORKERS=1, each serving an app whose lifespan's shutdown never ends."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ GRACE_S = 1
 SERVE = """
 import sys
 import uvicorn
-from app.workers import BoundedServer, Supervisor
+from app.runtime.workers import BoundedServer, Supervisor
 
 config = dict(
     app="tests.app.stuck_shutdown_app:stuck_app", factory=True, host="127.0.0.1",

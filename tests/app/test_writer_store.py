@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.writers import store as store_module
-from app.writers.embedder import l2_normalise
-from app.writers.matching import mean_embedding, rank_writers
-from app.writers.store import StoreUnavailable, TooManySamples, TooManyWriters, WriterStore
+from app.runtime import writer_store as store_module
+from app.runtime.embedder import l2_normalise, mean_embedding
+from app.runtime.writer_store import StoreUnavailable, TooManySamples, TooManyWriters, WriterStore
+from app.service.writer_matching import rank_writers
 from tests.postgres import restart_server
 
 Opener = Callable[..., WriterStore]

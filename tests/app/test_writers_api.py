@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.writers.embedder import load_embedder
+from app.runtime.embedder import load_embedder
 from tests.app.conftest import draw_letter, encode
 from tests.app.writer_models import write_writer_model
 

@@ -583,7 +583,7 @@ def test_metrics_are_scraped_into_managed_prometheus(template: dict[str, Any]) -
     assert "replica: \\${CONTAINER_APP_REPLICA_NAME}" in config, "replicas' series kept apart"
     # The scrape path is Prometheus's default, which the service serves.
     assert "metrics_path" not in config
-    assert '@router.get("/metrics"' in (ROOT / "app" / "routers" / "health.py").read_text(encoding="utf-8")
+    assert '@router.get("/metrics"' in (ROOT / "app" / "api" / "health.py").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])
