@@ -152,7 +152,7 @@ def test_exif_rotated_jpeg_is_read_upright():
 
     from PIL import Image
 
-    from app.validation import decode_image
+    from app.service.images import decode_image
 
     upright = draw_letter("L", size=(240, 180))
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from app.validation import decode_image
+from app.service.images import decode_image
 from contract.manifest import Manifest, sha256_of
 from contract.preprocessing import preprocess
 from training.__main__ import main

@@ -6,9 +6,9 @@ import numpy as np
 import onnx
 import pytest
 
-from app import registry as registry_module
-from app.inference import OnnxClassifier, create_session
-from app.registry import load_models
+from app.runtime import registry as registry_module
+from app.runtime.inference import OnnxClassifier, create_session
+from app.runtime.registry import load_models
 from contract.manifest import Manifest, sha256_of
 from tests.app.conftest import write_model
 from training import quantize as q

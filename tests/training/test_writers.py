@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.writers.embedder import load_embedder
+from app.runtime.embedder import load_embedder
 from contract.writer_manifest import WriterManifest
 from tests.training.conftest import write_fake_femnist
 from training.writers import iam
