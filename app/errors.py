@@ -80,6 +80,31 @@ class TooManyPieces(ServiceError):
     code = "too_many_pieces"
 
 
+class InternalError(ServiceError):
+    """A bug met while serving one file of several (its cause chained): that file alone is
+    answered as the last-resort handler answers a request."""
+
+    status_code = 500
+    code = "internal_error"
+
+
+class UnknownWriter(ServiceError):
+    status_code = 404
+    code = "unknown_writer"
+
+
+class WriterStoreUnavailable(ServiceError):
+    status_code = 503
+    code = "writer_store_unavailable"
+
+
+class WriterStoreFull(ServiceError):
+    """HWR_WRITER_MAX_WRITERS reached: a state the client can change (delete a writer), hence 409."""
+
+    status_code = 409
+    code = "writer_store_full"
+
+
 class CorsRefused(ServiceError):
     """A CORS preflight from an origin, or for a method or header, not allowed."""
 

@@ -1,4 +1,4 @@
-"""The app factory: settings, lifespan (model loading), middleware, error handlers, routers.
+"""The app factory: settings, lifespan (model loading), middleware, error handlers, routes.
 
 Usage: `create_app(Settings(model_dir=Path("models")))`, or `create_app()` to read `HWR_*` from
 the environment. Models load when the app starts (the lifespan), e.g. on entering `TestClient`.
@@ -34,6 +34,7 @@ from app.metrics import Metrics, forget_this_process
 from app.runtime.batching import DynamicBatcher
 from app.runtime.compute import Compute
 from app.runtime.registry import ModelRegistry, load_models
+from app.runtime.writers import Writers
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.batchers = start_batchers(
             app.state.registry, settings, app.state.metrics, app.state.compute.in_event_loop
         )
+        app.state.writers.load()
         app.state.metrics.workers_serving.set(int(app.state.registry.ready))
         yield
         app.state.metrics.workers_serving.set(0)
         for batcher in app.state.batchers.values():
             await batcher.close()
         app.state.batchers = {}
+        app.state.writers.close()
         app.state.registry = ModelRegistry()
         forget_this_process()
 
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Not ready until the lifespan has loaded the models.
     app.state.registry = ModelRegistry()
     app.state.batchers = {}
+    app.state.writers = Writers(settings)
 
     install_middleware(app, settings)
     install_exception_handlers(app)

@@ -20,13 +20,12 @@ import sys
 import time
 from dataclasses import dataclass
 
+from app.config import Settings
 from app.errors import ServiceError
 from app.runtime.registry import LoadedModel, load_models
-from app.service.images import decode_image
-from app.service.reading import REJECT_MARK, candidates, characters, ranked_rows
-from app.service.segmentation import TooManyParts, segment
+from app.service.pipeline import Stopwatch
+from app.service.reading import REJECT_MARK, read_characters
 from bench.words import REPO, Sample, build_samples
-from contract.preprocessing import NoInkError
 
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
@@ -38,16 +37,16 @@ class Read:
     confidences: tuple[float, ...]
 
 
+# The service's own limits, except that no sample is refused for its number of candidate pieces.
+SETTINGS = Settings(read_max_pieces=1_000_000)
+
+
 def read_sample(model: LoadedModel, sample: Sample) -> Read:
-    cfg = model.manifest.preprocessing
+    """`sample` read as POST /read reads an upload (app.service.reading), every answer kept."""
     try:
-        image = decode_image(sample.image, max_pixels=40_000_000, max_side=20_000)
-        blobs = segment(image, cfg)
-        found = candidates(blobs, cfg)
-    except (NoInkError, TooManyParts, ServiceError):
+        read = read_characters(model, sample.image, SETTINGS, 1, 0.0, Stopwatch())
+    except ServiceError:  # no ink, too many characters, not an image
         return Read(sample.text, "", ())
-    ranked = ranked_rows(model.classifier.predict(found.inputs), model.manifest, k=1)
-    read = characters(blobs, found, ranked, min_confidence=0.0)
     return Read(
         sample.text, "".join(c.predictions[0][0] for c in read), tuple(c.predictions[0][1] for c in read)
     )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
-import io
 import json
 import sys
 import time
@@ -26,6 +25,7 @@ import numpy as np
 
 from app.config import Settings
 from app.runtime.registry import load_model
+from app.service import pipeline
 from app.service.images import decode_image
 from bench.photos import Upload, build_uploads, validation_glyphs
 from bench.server import REPO
@@ -84,15 +84,9 @@ def decode(data: bytes, kwargs: dict[str, object]) -> np.ndarray:
     return decode_image(data, **kwargs)
 
 
-def route_prepare(settings: Settings, manifest: Manifest) -> Callable[[bytes], object] | None:
-    """The predict route's own decode + preprocess, when its signature is the one this knows."""
-    from app.api.deps import predict
-
-    expected = ["upload", "manifest", "settings", "stopwatch"]
-    prepare = getattr(predict, "prepare", None)
-    if prepare is None or list(inspect.signature(prepare).parameters) != expected:
-        return None
-    return lambda data: prepare(io.BytesIO(data), manifest, settings, predict.Stopwatch())
+def service_prepare(settings: Settings, manifest: Manifest) -> Callable[[bytes], object]:
+    """The service's own decode + preprocess of one upload (app.service.pipeline.prepare)."""
+    return lambda data: pipeline.prepare(data, manifest.preprocessing, settings, pipeline.Stopwatch())
 
 
 def run_stages(
@@ -125,10 +119,9 @@ def run_stages(
         add("decode", kind, lambda i, items=items: decode(items[i % len(items)], kwargs), note)
     for kind, images in decoded.items():
         add("preprocess", kind, lambda i, images=images: preprocess(images[i % len(images)], cfg))
-    prepare = route_prepare(settings, manifest)
-    if prepare is not None:
-        for kind, items in by_kind.items():
-            add("route decode+preprocess", kind, lambda i, items=items: prepare(items[i % len(items)]))
+    prepare = service_prepare(settings, manifest)
+    for kind, items in by_kind.items():
+        add("route decode+preprocess", kind, lambda i, items=items: prepare(items[i % len(items)]))
 
     # The file the service would serve with these settings (the int8 variant by default).
     served = load_model(model_dir, manifest, settings.ort_intra_op_threads, settings.model_variant)

@@ -6,6 +6,14 @@
 
 `contract` is the train↔serve contract; it imports only the standard library, numpy, OpenCV and
 pydantic, so both sides can share it without either importing the other.
+
+Inside app/, a request flows http → api → service → runtime, with schemas beside them:
+
+    app.http     middlewares, the model-route table, uploads   (never api or service)
+    app.api      thin routes, one module per resource           (never another route module)
+    app.service  decode_upload, the pipeline, reading, writers  (no web framework; never api or http)
+    app.runtime  registry, ONNX sessions, batching, compute     (no web framework; never api, http, service)
+    app.schemas  request and response bodies                    (no web framework; pydantic and numpy)
 """
 
 from __future__ import annotations
@@ -53,6 +61,65 @@ def test_contract_imports_only_numpy_opencv_pydantic_and_the_standard_library() 
 def test_one_way_flow(package: str, forbidden: set[str]) -> None:
     for path, names in imports_of(package).items():
         assert not names & forbidden, f"{path.relative_to(ROOT)} imports {sorted(names & forbidden)}"
+
+
+def dotted_imports(path: Path) -> set[str]:
+    """Every absolute module a file imports, dotted in full (`from app.x import y` gives `app.x`
+    and `app.x.y`, since y may be a module)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def within(name: str, packages: set[str]) -> bool:
+    return any(name == package or name.startswith(package + ".") for package in packages)
+
+
+WEB = {"fastapi", "starlette", "uvicorn", "python_multipart"}
+APP_LAYERS = [
+    ("app/http", {"app.api", "app.service"}),
+    ("app/service", WEB | {"app.api", "app.http"}),
+    ("app/runtime", (WEB - {"uvicorn"}) | {"app.api", "app.http", "app.service"}),
+    ("app/schemas", WEB | {"app.api", "app.http", "app.service", "app.runtime"}),
+]
+
+
+@pytest.mark.parametrize(("folder", "forbidden"), APP_LAYERS, ids=[folder for folder, _ in APP_LAYERS])
+def test_app_layers(folder: str, forbidden: set[str]) -> None:
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        bad = sorted(name for name in dotted_imports(path) if within(name, forbidden))
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_the_shared_top_level_modules_import_no_layer_above_runtime() -> None:
+    for name in ("config", "errors", "logs", "metrics"):
+        path = ROOT / "app" / f"{name}.py"
+        bad = sorted(
+            n for n in dotted_imports(path) if within(n, {"app.api", "app.http", "app.service"} | WEB)
+        )
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_no_route_module_imports_another() -> None:
+    # Routes share only their dependencies (app.api.deps); the work they share is in app.service.
+    for path in sorted((ROOT / "app" / "api").glob("*.py")):
+        others = {f"app.api.{p.stem}" for p in path.parent.glob("*.py")} - {
+            "app.api.deps",
+            f"app.api.{path.stem}",
+        }
+        bad = sorted(name for name in dotted_imports(path) if within(name, others))
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_app_has_a_handful_of_top_level_modules() -> None:
+    # New code finds its layer; the top level keeps the entry points and what every layer shares.
+    top = {p.stem for p in (ROOT / "app").glob("*.py")}
+    assert top <= {"__init__", "__main__", "main", "config", "errors", "logs", "metrics"}, sorted(top)
 
 
 def test_every_first_party_package_is_covered() -> None:

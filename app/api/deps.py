@@ -1,4 +1,5 @@
-"""Routers orchestrate; the work lives in the pure modules. Shared dependencies live here."""
+"""What the routes share: their dependencies (what the lifespan loaded, injected with `Depends`) and
+their OpenAPI declarations."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from app.config import Settings
+from app.http.uploads import IMAGE_FIELD
 from app.metrics import Metrics
 from app.runtime.batching import DynamicBatcher
 from app.runtime.compute import Compute
 from app.runtime.registry import ModelRegistry
 from app.schemas.predict import ErrorResponse
+from app.service.images import SUPPORTED_FORMATS
 
 
 async def get_settings(request: Request) -> Settings:
@@ -58,3 +61,15 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]} for status in statuses
     }
+
+
+def one_file_body(field: str, description: str) -> dict[str, Any]:
+    """OpenAPI's `requestBody` for a multipart form of one required file, as FastAPI writes it
+    for an `UploadFile` parameter."""
+    schema = {"type": "string", "contentMediaType": "application/octet-stream", "description": description}
+    form = {"type": "object", "properties": {field: schema}, "required": [field]}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}}}
+
+
+# The request body of both single-image endpoints, read by app/http/uploads.py.
+IMAGE_BODY = one_file_body(IMAGE_FIELD, f"The image: {', '.join(SUPPORTED_FORMATS)}.")

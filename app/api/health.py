@@ -9,10 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from app.api.deps import MetricsDep, RegistryDep, SettingsDep, error_responses
-from app.config import Settings
-from app.errors import ModelNotReady
-from app.metrics import Metrics
 from app.schemas.predict import LiveResponse, ReadyResponse
+from app.service.readiness import check_ready
 
 router = APIRouter(tags=["health"])
 
@@ -29,21 +27,8 @@ async def live() -> LiveResponse:
     summary="Models are loaded and requests can be served",
 )
 async def ready(registry: RegistryDep, metrics: MetricsDep, settings: SettingsDep) -> ReadyResponse:
-    if not registry.loaded:
-        raise ModelNotReady("models are still loading")
-    if not registry.models:
-        failed = "; ".join(f"{task}: {why}" for task, why in sorted(registry.failed.items()))
-        raise ModelNotReady("no model is loaded" + (f" (failed: {failed})" if failed else ""))
-    check_every_worker_serves(metrics, settings)
+    check_ready(registry, metrics, settings)
     return ReadyResponse(tasks=registry.tasks, failed=dict(registry.failed))
-
-
-def check_every_worker_serves(metrics: Metrics, settings: Settings) -> None:
-    """Ready only once every worker process is: connections made before a worker listens all
-    go to the others, and a client's keep-alive connection stays where it landed."""
-    serving = metrics.serving_processes()
-    if serving is not None and serving < settings.workers:
-        raise ModelNotReady(f"{serving} of {settings.workers} worker processes have loaded their models")
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -1,137 +1,32 @@
 """Writer identification: `/writers` (enrol, add samples, list, delete) and `POST /identify/writer`.
 
-The embedding model (HWR_WRITER_MODEL_DIR) and the database (HWR_WRITER_DB) are opened on first use,
-so the rest of the service starts and serves without them; until a model is installed these
-endpoints answer 503 `model_not_ready`.
+The embedding model (HWR_WRITER_MODEL_DIR) and the database (HWR_WRITER_DB) load at start-up
+(app/runtime/writers.py); the rest of the service serves without them, and until both are there
+these endpoints answer 503 saying why. The work is app/service/writers.py's.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, BinaryIO, TypeVar
 
-import numpy as np
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 
 from app.api.deps import ComputeDep, SettingsDep, error_responses
 from app.config import Settings
-from app.errors import InvalidParameter, ModelNotReady, NoInk, ServiceError
+from app.errors import InvalidParameter
 from app.runtime.compute import Compute
-from app.runtime.embedder import WriterEmbedder, WriterModelError, load_embedder, mean_embedding
-from app.runtime.writer_store import StoreUnavailable, TooManySamples, TooManyWriters, Writer, WriterStore
-from app.schemas.predict import ErrorResponse, ModelRef
-from app.schemas.writers import Candidate, IdentifyResponse, WriterList, WriterOut
-from app.service.images import check_decode_budget, decode_image, read_capped
-from app.service.writer_images import STORED_MAX_SIDE, storable_png
-from app.service.writer_matching import rank_writers
-from contract.preprocessing import NoInkError, preprocess
+from app.runtime.writer_store import Writer
+from app.runtime.writers import Writers, WriterService
+from app.schemas.predict import ErrorResponse
+from app.schemas.writers import IdentifyResponse, WriterList, WriterOut
+from app.service import writers as work
+from app.service.writer_images import STORED_MAX_SIDE
 
 router = APIRouter(tags=["writers"])
 
 MAX_NAME_LENGTH = 200
 FILES_DESCRIPTION = "Images of single handwritten characters by one writer (repeat the field `files`)."
-
-
-class UnknownWriter(ServiceError):
-    status_code = 404
-    code = "unknown_writer"
-
-
-class WriterStoreUnavailable(ServiceError):
-    status_code = 503
-    code = "writer_store_unavailable"
-
-
-class WriterStoreFull(ServiceError):
-    """HWR_WRITER_MAX_WRITERS reached: a state the client can change (delete a writer), hence 409."""
-
-    status_code = 409
-    code = "writer_store_full"
-
-
-@dataclass(frozen=True)
-class WriterService:
-    embedder: WriterEmbedder
-    store: WriterStore
-    fixed_threshold: float | None  # HWR_WRITER_THRESHOLD; else the manifest's, per query size
-
-    @property
-    def version(self) -> str:
-        return self.embedder.manifest.version
-
-    def threshold(self, characters: int) -> float:
-        if self.fixed_threshold is not None:
-            return self.fixed_threshold
-        return self.embedder.manifest.threshold_for(characters)
-
-
-_load_lock = threading.Lock()
-
-
-def open_service(request: Request) -> WriterService:
-    """Blocking: the app's writer service, built once (a failed attempt is retried next request)."""
-    state = request.app.state
-    with _load_lock:
-        service: WriterService | None = getattr(state, "writer_service", None)
-        if service is not None:
-            return service
-        settings: Settings = state.settings
-        try:
-            embedder = load_embedder(
-                settings.writer_model_dir,
-                settings.ort_intra_op_threads,
-                settings.inference_max_batch,
-                settings.ort_cpu_mem_arena,
-            )
-        except WriterModelError as exc:
-            raise ModelNotReady(f"writer identification is not available: {exc}") from exc
-        try:
-            store = WriterStore(
-                settings.writer_db,
-                max_writers=settings.writer_max_writers,
-                max_samples=settings.writer_max_samples,
-            )
-        except StoreUnavailable as exc:
-            raise WriterStoreUnavailable(str(exc)) from exc
-        service = WriterService(embedder, store, settings.writer_threshold)
-        state.writer_service = service
-        return service
-
-
-def embed_uploads(
-    service: WriterService, uploads: list[BinaryIO], settings: Settings, keep_images: bool = False
-) -> tuple[np.ndarray, list[bytes] | None]:
-    """Blocking: every file → its embedding (N×dim), and with `keep_images` each image re-encoded
-    for the store (never the upload's bytes: app/service/writer_images.py). Any bad file fails the
-    request, named by its place, so an enrolment is never built from part of what was sent."""
-    manifest = service.embedder.manifest
-    files: list[bytes] = []
-    for i, upload in enumerate(uploads):
-        try:
-            files.append(read_capped(upload, settings.max_upload_bytes))
-        except ServiceError as exc:
-            exc.message = f"files[{i}]: {exc.message}"
-            raise
-    # From the headers, before any file is decoded.
-    check_decode_budget(files, settings.max_decode_cost, settings.max_pixels, settings.max_side)
-    inputs: list[np.ndarray] = []
-    kept: list[bytes] = []
-    for i in range(len(files)):
-        try:
-            image = decode_image(files[i], max_pixels=settings.max_pixels, max_side=settings.max_side)
-            files[i] = b""  # the decoded image is all that is needed from here on
-            if keep_images:
-                kept.append(storable_png(image))
-            try:
-                inputs.append(preprocess(image, manifest.preprocessing))
-            except NoInkError as exc:
-                raise NoInk(str(exc)) from exc
-        except ServiceError as exc:
-            exc.message = f"files[{i}]: {exc.message}"
-            raise
-    return service.embedder.embed(np.stack(inputs)), kept if keep_images else None
 
 
 def check_files(files: list[UploadFile], settings: Settings) -> list[BinaryIO]:
@@ -156,16 +51,10 @@ def out(writer: Writer) -> WriterOut:
 T = TypeVar("T")
 
 
-async def run(compute: Compute, work: Callable[[], T]) -> T:
+async def run(request: Request, compute: Compute, task: Callable[[WriterService], T]) -> T:
     """Blocking work under the same limit as the predictions, in a thread: it calls the store."""
-    try:
-        return await compute.run(work, waits_on_io=True)
-    except StoreUnavailable as exc:
-        raise WriterStoreUnavailable(str(exc)) from exc
-    except TooManyWriters as exc:
-        raise WriterStoreFull(str(exc)) from exc
-    except TooManySamples as exc:
-        raise InvalidParameter(str(exc)) from exc
+    writers: Writers = request.app.state.writers
+    return await compute.run(lambda: task(writers.get()), waits_on_io=True)
 
 
 FilesField = Annotated[list[UploadFile], File(description=FILES_DESCRIPTION)]
@@ -205,12 +94,7 @@ async def enrol_writer(
     name = check_name(name)
     uploads = check_files(files, settings)
 
-    def work() -> Writer:
-        service = open_service(request)
-        embeddings, images = embed_uploads(service, uploads, settings, keep_images=store_images)
-        return service.store.enrol(name, embeddings, service.version, images)
-
-    return out(await run(compute, work))
+    return out(await run(request, compute, lambda s: work.enrol(s, name, uploads, settings, store_images)))
 
 
 @router.post(
@@ -229,26 +113,9 @@ async def add_samples(
 ) -> WriterOut:
     uploads = check_files(files, settings)
 
-    def work() -> Writer:
-        service = open_service(request)
-        writer = service.store.get(writer_id)
-        if writer is None:
-            raise UnknownWriter(f"no writer with id {writer_id}")
-        if writer.model_version != service.version:
-            raise InvalidParameter(
-                f"writer {writer_id} was enrolled with model {writer.model_version!r}, not the serving "
-                f"{service.version!r}: delete and enrol again"
-            )
-        # Early, before any embedding work; the store checks again where it counts (atomically).
-        if writer.samples + len(uploads) > settings.writer_max_samples:
-            raise InvalidParameter(f"at most {settings.writer_max_samples} samples per writer")
-        embeddings, images = embed_uploads(service, uploads, settings, keep_images=store_images)
-        updated = service.store.add_samples(writer_id, embeddings, images)
-        if updated is None:  # deleted meanwhile
-            raise UnknownWriter(f"no writer with id {writer_id}")
-        return updated
-
-    return out(await run(compute, work))
+    return out(
+        await run(request, compute, lambda s: work.add_samples(s, writer_id, uploads, settings, store_images))
+    )
 
 
 @router.get(
@@ -267,11 +134,7 @@ async def list_writers(
 ) -> WriterList:
     """Paged by id: the whole store in one answer would grow without bound."""
 
-    def work() -> tuple[list[Writer], int]:
-        store = open_service(request).store
-        return store.writers(after, limit + 1), store.count()  # one more: is there a next page?
-
-    writers, total = await run(compute, work)
+    writers, total = await run(request, compute, lambda s: work.page(s, after, limit))
     next_after = writers[limit - 1].id if len(writers) > limit else None
     return WriterList(writers=[out(w) for w in writers[:limit]], total=total, next_after=next_after)
 
@@ -283,11 +146,7 @@ async def list_writers(
     summary="Delete a writer and everything stored about them",
 )
 async def delete_writer(request: Request, writer_id: WriterId, compute: ComputeDep) -> Response:
-    def work() -> bool:
-        return open_service(request).store.delete(writer_id)
-
-    if not await run(compute, work):
-        raise UnknownWriter(f"no writer with id {writer_id}")
+    await run(request, compute, lambda s: work.delete(s, writer_id))
     return Response(status_code=204)
 
 
@@ -308,25 +167,4 @@ async def identify_writer(
     characters, surer answer)."""
     uploads = check_files(files, settings)
 
-    def work() -> IdentifyResponse:
-        service = open_service(request)
-        embeddings, _ = embed_uploads(service, uploads, settings)
-        ids, means = service.store.means(service.version)
-        matches = rank_writers(mean_embedding(embeddings), ids, means, k)
-        names = service.store.names([m.writer_id for m in matches])
-        candidates = [
-            Candidate(id=m.writer_id, name=names.get(m.writer_id, ""), score=m.score) for m in matches
-        ]
-        threshold = service.threshold(len(embeddings))
-        known = bool(candidates) and candidates[0].score >= threshold
-        manifest = service.embedder.manifest
-        return IdentifyResponse(
-            model=ModelRef(name=manifest.name, version=manifest.version),
-            characters=len(embeddings),
-            threshold=threshold,
-            unknown=not known,
-            writer=candidates[0] if known else None,
-            candidates=candidates,
-        )
-
-    return await run(compute, work)
+    return await run(request, compute, lambda s: work.identify(s, uploads, settings, k))

@@ -25,8 +25,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
-from app.service.images import SUPPORTED_FORMATS
-
 
 def file_part(body: bytes, boundary: bytes, field: str) -> bytes | None:
     """The content of the one part named `field`, a file (it carries a filename), in a
@@ -132,14 +130,5 @@ def replaying(body: bytes) -> Receive:
     return receive
 
 
-def one_file_body(field: str, description: str) -> dict[str, Any]:
-    """OpenAPI's `requestBody` for a multipart form of one required file, as FastAPI writes it
-    for an `UploadFile` parameter."""
-    schema = {"type": "string", "contentMediaType": "application/octet-stream", "description": description}
-    form = {"type": "object", "properties": {field: schema}, "required": [field]}
-    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}}}
-
-
-# The form field both single-image endpoints read, and its OpenAPI request body.
+# The form field both single-image endpoints read.
 IMAGE_FIELD = "file"
-IMAGE_BODY = one_file_body(IMAGE_FIELD, f"The image: {', '.join(SUPPORTED_FORMATS)}.")

@@ -17,6 +17,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from app.config import Settings
 from app.errors import (
     DecodeBudgetExceeded,
     EmptyUpload,
@@ -152,6 +153,13 @@ def decode_image(data: bytes, max_pixels: int, max_side: int, reduce_to: int | N
             return np.ascontiguousarray(to_array(image))
         except _DECODE_ERRORS as exc:
             raise UnsupportedImage(f"corrupt or truncated {fmt} image: {exc}") from exc
+
+
+def decode_upload(data: bytes, settings: Settings, reduce_to: int | None = None) -> np.ndarray:
+    """The one way an upload's bytes become pixels in this service: sniffed, checked against the
+    pixel and side caps from its header, decoded (a JPEG reduced while its longer side stays at
+    least `reduce_to`). Raises EmptyUpload, UnsupportedImage or ImageTooLarge."""
+    return decode_image(data, max_pixels=settings.max_pixels, max_side=settings.max_side, reduce_to=reduce_to)
 
 
 def decode_cost(data: bytes, max_pixels: int, max_side: int) -> int:

@@ -1,17 +1,28 @@
 """Read segmented text: every candidate piece through the same preprocessing as a single upload
 and one shared model call; of each blob's candidate cuts, those that make the likeliest reading
 are kept; a character below the confidence threshold is rejected (`?`), not guessed. Pure numpy
-(no web framework); the model call is the caller's.
+(no web framework); `read_upload` is the whole way from an upload to `POST /read`'s answer.
+
+The upload decodes at full size, unlike a single character's (`pipeline.prepare`): a word's
+characters are each a fraction of the image, and the boxes answered are in the upload's pixels.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
-from app.service.segmentation import Blob, Box
+from app.config import Settings
+from app.errors import TooManyCharacters, TooManyPieces
+from app.runtime.registry import LoadedModel
+from app.schemas.predict import ModelRef, Prediction
+from app.schemas.read import ReadCharacter, ReadResponse, ReadTiming
+from app.service.images import decode_upload, read_capped
+from app.service.pipeline import Stopwatch, ink_required
+from app.service.segmentation import Blob, Box, TooManyParts, segment
 from contract.manifest import Manifest
 from contract.postprocessing import compose_top_k, head_probabilities, rank_heads
 from contract.preprocessing import NoInkError, PreprocessConfig, preprocess
@@ -140,3 +151,60 @@ def text_of(read: list[Character]) -> str:
             out.append(" ")
         out.append(REJECT_MARK if char.rejected else char.predictions[0][0])
     return "".join(out)
+
+
+def check_pieces(blobs: list[Blob], most: int) -> None:
+    """Refuse an image whose candidate characters exceed `most`, before any is preprocessed."""
+    pieces = sum(len(blob.spans) for blob in blobs)
+    if pieces > most:
+        raise TooManyPieces(
+            f"the image gives {pieces} candidate characters (its marks and the pieces of touching ones); "
+            f"at most {most} are read per image: send fewer characters per image"
+        )
+
+
+def read_characters(
+    model: LoadedModel, data: bytes, settings: Settings, k: int, min_confidence: float, stopwatch: Stopwatch
+) -> list[Character]:
+    """Blocking: an image file's bytes → its characters in reading order, timed per stage."""
+    cfg = model.manifest.preprocessing
+    with stopwatch.stage("decode"):
+        image = decode_upload(data, settings)
+    try:
+        with ink_required():
+            with stopwatch.stage("segment"):
+                blobs = segment(image, cfg)
+            check_pieces(blobs, settings.read_max_pieces)
+            with stopwatch.stage("preprocess"):
+                found = candidates(blobs, cfg)
+    except TooManyParts as exc:
+        raise TooManyCharacters(str(exc)) from exc
+    with stopwatch.stage("inference"):
+        # In chunks of `inference_max_batch` (the classifier's own limit).
+        logits = model.classifier.predict(found.inputs)
+    return characters(blobs, found, ranked_rows(logits, model.manifest, k), min_confidence)
+
+
+def read_upload(
+    model: LoadedModel, upload: BinaryIO, settings: Settings, k: int, min_confidence: float
+) -> ReadResponse:
+    """Blocking: the uploaded file → the response, timed per stage."""
+    stopwatch = Stopwatch()
+    data = read_capped(upload, settings.max_upload_bytes)
+    read = read_characters(model, data, settings, k, min_confidence, stopwatch)
+    seconds = stopwatch.finish()
+    return ReadResponse(
+        task=model.manifest.task,
+        model=ModelRef(name=model.manifest.name, version=model.manifest.version),
+        text=text_of(read),
+        characters=[
+            ReadCharacter(
+                box=list(c.box),
+                line=c.line,
+                predictions=[Prediction(label=label, probability=p) for label, p in c.predictions],
+                rejected=c.rejected,
+            )
+            for c in read
+        ],
+        timing_ms=ReadTiming(**{stage: round(s * 1000, 3) for stage, s in seconds.items()}),
+    )

@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from app.api import predict as predict_module
+from app.service import pipeline as predict_module
 
 
 def blank_png() -> bytes:

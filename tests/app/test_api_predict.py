@@ -248,11 +248,12 @@ def test_dynamic_batching_gives_each_request_its_own_answer(
 
 
 def test_big_jpegs_decode_reduced_but_never_below_the_setting(make_client, model_dir, letter_model):
-    from app.api.predict import decode_side
+    from app.service.pipeline import decode_side
 
     manifest = letter_model.manifest
-    assert decode_side(manifest, Settings(model_dir=model_dir)) == min(480, manifest.preprocessing.max_side)
-    assert decode_side(manifest, Settings(model_dir=model_dir, jpeg_decode_min_side=0)) is None
+    expected = min(480, manifest.preprocessing.max_side)
+    assert decode_side(manifest.preprocessing, Settings(model_dir=model_dir)) == expected
+    assert decode_side(manifest.preprocessing, Settings(model_dir=model_dir, jpeg_decode_min_side=0)) is None
     big = encode(draw_letter("A", size=(1600, 1600)), "JPEG", quality=90)
     for side in (0, 480):
         response = post(make_client(model_dir, jpeg_decode_min_side=side), big)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-import app.api.read as read_module
+import app.service.reading as read_module
 from app.config import DEFAULT_MODEL_DIR, Settings
 from app.main import create_app
 from app.service.images import decode_image

@@ -15,9 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.api import predict as predict_router
-from app.api import writers as writers_router
 from app.config import Settings
+from app.service import images as images_module
 from app.service.images import check_decode_budget, decode_cost
 from tests.app.conftest import draw_letter, encode
 from tests.app.writer_models import write_writer_model
@@ -103,8 +102,7 @@ def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> np.ndarray:
         raise AssertionError("decoded although the request is over its decode budget")
 
-    monkeypatch.setattr(predict_router, "decode_image", refuse)
-    monkeypatch.setattr(writers_router, "decode_image", refuse)
+    monkeypatch.setattr(images_module, "decode_image", refuse)
 
 
 def over_budget(response) -> None:

@@ -92,6 +92,6 @@ def test_the_arena_setting_reaches_every_session(make_client, model_dir, tmp_pat
         )
         (model,) = client.app.state.registry.models.values()
         assert model.classifier.session.get_session_options().enable_cpu_mem_arena is arena
-        assert client.get("/writers").status_code == 200  # builds the writer service
-        embedder = client.app.state.writer_service.embedder
+        assert client.get("/writers").status_code == 200  # loaded at start-up
+        embedder = client.app.state.writers.service.embedder
         assert embedder.session.get_session_options().enable_cpu_mem_arena is arena

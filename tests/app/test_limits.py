@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import app.api.predict as predict_module
+import app.service.pipeline as predict_module
 from app.config import Settings
 from app.http.admission import AdmissionMiddleware
 from app.main import create_app

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from app.api import v2 as v2_router
+from app.service import v2 as v2_router
 from app.service.images import decode_image
 from bench.server import REPO, Server, running_server
 from contract.manifest import Manifest

@@ -236,7 +236,7 @@ def test_concurrent_adds_cannot_pass_the_sample_cap(
         compute_in_event_loop=False,
     )
     alice = enrol(client, "Alice", "A")
-    service = client.app.state.writer_service  # type: ignore[attr-defined]
+    service = client.app.state.writers.service  # type: ignore[attr-defined]
     both_checked = threading.Barrier(2)
     real_embed = service.embedder.embed
 
