@@ -56,6 +56,8 @@ class SegmentConfig:
     min_piece: float = 0.1
     # A new line starts where sorted vertical centres jump by more than this × the typical height.
     line_gap: float = 0.6
+    # … unless this much of the part's height lies within the rows the line's ink spans so far.
+    line_overlap: float = 0.5
     # A gap wider than this × the typical height between characters of a line is a space.
     word_gap: float = 0.9
     # Ink images get this × their longer side of empty margin (the ink stays a minority, as in a
@@ -177,15 +179,21 @@ def _attach_small(small: list[_Part], chars: list[_Part], ref: float, cfg: Segme
 
 
 def _lines(parts: list[_Part], ref: float, cfg: SegmentConfig) -> list[list[_Part]]:
-    """Lines top to bottom (a jump in sorted vertical centres), each left to right."""
+    """Lines top to bottom, each left to right. A part starts a new line where the sorted
+    vertical centres jump, unless its ink lies mostly within the rows of the line so far: small
+    letters beside a tall one (o, u beside t) have centres far apart, yet share one line's rows."""
     by_centre = sorted(parts, key=lambda p: (p.y0 + p.y1) / 2)
     lines: list[list[_Part]] = []
     previous = None
+    top = bottom = 0
     for part in by_centre:
         centre = (part.y0 + part.y1) / 2
-        if previous is None or centre - previous > cfg.line_gap * ref:
+        jump = previous is None or centre - previous > cfg.line_gap * ref
+        if jump and not (lines and _overlap(part.y0, part.y1, top, bottom) >= cfg.line_overlap * part.height):
             lines.append([])
+            top, bottom = part.y0, part.y1
         lines[-1].append(part)
+        top, bottom = min(top, part.y0), max(bottom, part.y1)
         previous = centre
     return [sorted(line, key=lambda p: (p.x0 + p.x1) / 2) for line in lines]
 

@@ -148,3 +148,16 @@ def test_cut_candidates_are_the_thinnest_columns():
     assert cut_candidates(projection, min_piece=2, most=1) == [13]
     assert cut_candidates(projection, min_piece=4, most=5) == [4, 8, 12]  # (smoothed minima, ends kept clear)
     assert cut_candidates(projection[:3], min_piece=2, most=2) == []
+
+
+def test_small_letters_beside_a_tall_one_stay_on_its_line():
+    # "out" as written: o and u sit low on the baseline, t rises far above them; their centres
+    # differ by more than the line gap, yet their ink shares the rows of one line.
+    image = page()
+    ring(image, 120, 180, 20)  # o
+    ring(image, 190, 180, 20)  # u (a ring is enough: its place is what matters)
+    bar(image, 250, 60, 200)  # t
+    blobs = segment(image, CFG)
+    assert len(blobs) == 3
+    assert [b.line for b in blobs] == [0, 0, 0]
+    assert lefts(blobs) == sorted(lefts(blobs))
