@@ -11,6 +11,10 @@ preprocess every candidate → one model call → choice of cuts). Per confidenc
   (aligned to the truth by the edit distance: a wrong or spurious accepted character is an error);
 - confidently wrong: strings with no `?` that are still wrong (what rejection should prevent);
 - segmentation: strings cut into exactly as many characters as written.
+
+`--lexicon english` / `--lexicon words` also read each letters string through the built-in English
+words, or through the sample words' own list sent as a request's `words`, and report the whole
+strings read right each way.
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.config import Settings
 from app.errors import ServiceError
 from app.runtime.registry import LoadedModel, load_models
+from app.service.lexicon import LexiconSource
 from app.service.pipeline import Stopwatch
-from app.service.reading import REJECT_MARK, read_characters
-from bench.words import REPO, Sample, build_samples
+from app.service.reading import REJECT_MARK, read_image, read_with_lexicon
+from bench.words import REPO, WORDS, Sample, build_samples
 
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
@@ -35,21 +41,39 @@ class Read:
     truth: str
     labels: str  # the first answer of every character read (spaces and newlines dropped)
     confidences: tuple[float, ...]
+    by_lexicon: dict[str, str]  # lexicon → its reading (spaces and newlines dropped, upper case)
 
 
 # The service's own limits, except that no sample is refused for its number of candidate pieces.
 SETTINGS = Settings(read_max_pieces=1_000_000)
 
 
-def read_sample(model: LoadedModel, sample: Sample) -> Read:
-    """`sample` read as POST /read reads an upload (app.service.reading), every answer kept."""
+def read_sample(model: LoadedModel, sample: Sample, lexicons: Sequence[LexiconSource] = ()) -> Read:
+    """`sample` read as POST /read reads an upload (app.service.reading), every answer kept, and
+    read again through each lexicon."""
     try:
-        read = read_characters(model, sample.image, SETTINGS, 1, 0.0, Stopwatch())
+        reading = read_image(model, sample.image, SETTINGS, 1, 0.0, Stopwatch())
+        by_lexicon = {
+            source.name: read_with_lexicon(reading, model.manifest, source).text for source in lexicons
+        }
     except ServiceError:  # no ink, too many characters, not an image
-        return Read(sample.text, "", ())
+        return Read(sample.text, "", (), {})
+    read = reading.characters
     return Read(
-        sample.text, "".join(c.predictions[0][0] for c in read), tuple(c.predictions[0][1] for c in read)
+        sample.text,
+        "".join(c.predictions[0][0] for c in read),
+        tuple(c.predictions[0][1] for c in read),
+        {name: "".join(text.split()).upper() for name, text in by_lexicon.items()},
     )
+
+
+def lexicon_report(reads: list[Read], lexicons: Sequence[LexiconSource]) -> None:
+    """Whole strings read right: freely (no rejection) and through each lexicon."""
+    print("| reading | whole-string accuracy |\n|---|---|")
+    print(f"| free (no lexicon, no rejection) | {sum(r.labels == r.truth for r in reads) / len(reads):.2%} |")
+    for source in lexicons:
+        right = sum(r.by_lexicon.get(source.name) == r.truth for r in reads)
+        print(f"| lexicon `{source.name}` | {right / len(reads):.2%} |")
 
 
 def alignment(read: str, truth: str) -> list[tuple[str | None, str | None]]:
@@ -124,14 +148,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=500, help="strings per task")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--task", choices=("letter", "digit"), action="append", help="default: both")
+    parser.add_argument(
+        "--lexicon",
+        choices=("english", "words"),
+        action="append",
+        help="letters also read through a lexicon: the built-in English words, or the sample words' own "
+        "list as a request's `words` would send it",
+    )
     args = parser.parse_args(argv)
     registry = load_models(REPO / "models", 1)
     for task in args.task or ["letter", "digit"]:
         model = registry.get(task)
         samples = build_samples(task, args.n, args.seed)
+        lexicons = [
+            LexiconSource(name, WORDS if name == "words" else ())
+            for name in args.lexicon or []
+            if task == "letter"
+        ]
         started = time.perf_counter()
-        reads = [read_sample(model, s) for s in samples]
+        reads = [read_sample(model, s, lexicons) for s in samples]
         report(task, reads)
+        if lexicons:
+            lexicon_report(reads, lexicons)
         per_string_ms = (time.perf_counter() - started) / len(reads) * 1000
         print(f"mean time per string (decode → text, in process): {per_string_ms:.0f} ms")
         wrong = [r for r in reads if r.labels != r.truth][:8]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -11,6 +11,7 @@ from app.api.deps import IMAGE_BODY, ComputeDep, RegistryDep, SettingsDep, error
 from app.http.routes import READ_PATH
 from app.http.uploads import IMAGE_FIELD, uploaded_file
 from app.schemas.read import ReadResponse
+from app.service.lexicon import LexiconSource
 from app.service.pipeline import resolve_k
 from app.service.reading import MIN_CONFIDENCE, default_min_confidence, read_upload
 
@@ -20,6 +21,7 @@ router = APIRouter(tags=["read"])
 @router.post(
     READ_PATH,
     response_model=ReadResponse,
+    response_model_exclude_none=True,
     responses=error_responses(400, 401, 404, 408, 413, 415, 422, 503),
     summary="Read a handwritten word, code or number (several characters)",
     # The form field `file`, read by app/http/uploads.py as for POST /predict/{task}.
@@ -45,6 +47,14 @@ async def read(
             f"for answers composed from several heads (Bengali graphemes: {MIN_CONFIDENCE**3:.2f}).",
         ),
     ] = None,
+    lexicon: Annotated[
+        Literal["english"] | None,
+        Query(
+            description="Also read every written word as the word of this lexicon that explains its ink "
+            "best (`lexicon` in the answer, beside the free reading): `english`, the built-in English "
+            "words, for the letters model."
+        ),
+    ] = None,
 ) -> ReadResponse:
     """Segments the image into characters (lines top to bottom, each left to right) and classifies
     each one through the same preprocessing and model as `POST /predict/{task}`, in shared model
@@ -56,4 +66,5 @@ async def read(
         if min_confidence is None:
             min_confidence = default_min_confidence(model.manifest)
         # Under the same worker limit and deadline as predictions: the work starts, then finishes.
-        return await compute.run(partial(read_upload, model, file, settings, k, min_confidence))
+        source = LexiconSource(lexicon) if lexicon else None
+        return await compute.run(partial(read_upload, model, file, settings, k, min_confidence, source))

@@ -26,7 +26,45 @@ class ReadTiming(BaseModel):
     segment: float = Field(description="Ink map, connected parts, merging, lines and reading order.")
     preprocess: float = Field(description="Every character candidate through the shared preprocessing.")
     inference: float = Field(description="One model call for all the image's character candidates.")
+    lexicon: float | None = Field(
+        default=None, description="Every written word read again through the lexicon (when one is given)."
+    )
     total: float
+
+
+class WordAlternative(BaseModel):
+    word: str
+    probability: float = Field(ge=0.0, le=1.0)
+
+
+class LexiconWord(BaseModel):
+    read: str = Field(
+        description="This written word's free reading, as in `text` (`?` for a rejected character)."
+    )
+    line: int = Field(ge=0, description="The text line, 0 = the top one.")
+    word: str | None = Field(
+        default=None,
+        description="The lexicon's word (as the lexicon spells it) that explains this ink best: its "
+        "cuts between characters and its labels chosen together. None when no word of the lexicon "
+        "has a length this ink can be cut into.",
+    )
+    probability: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="`word`'s probability among the lexicon's words that fit this ink (how sure the "
+        "choice is, not whether the writer meant a word of the lexicon at all).",
+    )
+    alternatives: list[WordAlternative] = Field(default=[], description="The next best words, best first.")
+
+
+class LexiconReading(BaseModel):
+    source: str = Field(description="`english` (the built-in English words) or `words` (the request's own).")
+    text: str = Field(
+        description="The lexicon's word for every written word (its free reading where none fits), "
+        "spaced and lined as `text`."
+    )
+    words: list[LexiconWord] = Field(description="The written words in reading order.")
 
 
 class ReadResponse(BaseModel):
@@ -37,4 +75,7 @@ class ReadResponse(BaseModel):
         "to bottom joined by `\\n`, word gaps as spaces), `?` for a rejected character."
     )
     characters: list[ReadCharacter] = Field(description="The characters in reading order.")
+    lexicon: LexiconReading | None = Field(
+        default=None, description="The words read through a lexicon, when the request names one."
+    )
     timing_ms: ReadTiming

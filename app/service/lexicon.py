@@ -17,6 +17,7 @@ framework, no model call (the caller passes the log-probabilities).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import itertools
 import json
@@ -187,6 +188,33 @@ def word_cuttings(blobs: Sequence[BlobSpans], log_probs: np.ndarray, cut_penalty
 def _logsumexp(values: np.ndarray) -> float:
     top = float(values.max())
     return top + math.log(float(np.exp(values - top).sum()))
+
+
+@dataclass(frozen=True)
+class LexiconSource:
+    """Where a request's words come from: `english` (built in, its tokenisation cached per model)
+    or `words` (the request's own list, tokenised per request)."""
+
+    name: str
+    words: tuple[str, ...] = ()
+
+    def build(self, labels: tuple[str, ...]) -> Lexicon:
+        if self.name == ENGLISH:
+            return english_lexicon(labels)
+        return Lexicon(self.words, labels)
+
+
+ENGLISH = "english"
+# How much the word's frequency counts beside the ink: chosen on synthetic words of held-out
+# writers (bench.read_eval --lexicon english, tuning seed 0; reported on seed 1).
+ENGLISH_PRIOR_WEIGHT = 0.5
+
+
+@functools.lru_cache(maxsize=4)
+def english_lexicon(labels: tuple[str, ...]) -> Lexicon:
+    """The built-in English words tokenised into one model's labels, once per model and process."""
+    words = english_words()
+    return Lexicon(words, labels, words, ENGLISH_PRIOR_WEIGHT)
 
 
 # The built-in English lexicon: pyspellchecker's English word frequencies (MIT licence), the words

@@ -16,15 +16,23 @@ from typing import BinaryIO
 import numpy as np
 
 from app.config import Settings
-from app.errors import TooManyCharacters, TooManyPieces
+from app.errors import InvalidParameter, TooManyCharacters, TooManyPieces
 from app.runtime.registry import LoadedModel
 from app.schemas.predict import ModelRef, Prediction
-from app.schemas.read import ReadCharacter, ReadResponse, ReadTiming
+from app.schemas.read import (
+    LexiconReading,
+    LexiconWord,
+    ReadCharacter,
+    ReadResponse,
+    ReadTiming,
+    WordAlternative,
+)
 from app.service.images import decode_upload, read_capped
+from app.service.lexicon import BlobSpans, LexiconSource, word_cuttings
 from app.service.pipeline import Stopwatch, ink_required
 from app.service.segmentation import Blob, Box, TooManyParts, segment
 from contract.manifest import Manifest
-from contract.postprocessing import compose_top_k, head_probabilities, rank_heads
+from contract.postprocessing import answer_log_probabilities, compose_top_k, head_probabilities, rank_heads
 from contract.preprocessing import NoInkError, PreprocessConfig, preprocess
 
 REJECT_MARK = "?"
@@ -60,6 +68,7 @@ class Character:
     space_before: bool
     predictions: Ranked
     rejected: bool
+    blob: int = 0  # the index of the blob it was cut from (its written word's lexicon reading)
 
 
 def candidates(blobs: list[Blob], cfg: PreprocessConfig) -> Candidates:
@@ -127,7 +136,7 @@ def characters(
 ) -> list[Character]:
     """Each blob read as its best pieces (often the whole), in reading order."""
     read = []
-    for blob, rows in zip(blobs, found.rows, strict=True):
+    for b, (blob, rows) in enumerate(zip(blobs, found.rows, strict=True)):
         scores = {
             span: span_score(ranked[row][0][1], blob.spans[span].box[2], blob.height)
             for span, row in rows.items()
@@ -136,7 +145,7 @@ def characters(
             top = ranked[rows[span]]
             rejected = top[0][1] < min_confidence
             read.append(
-                Character(blob.spans[span].box, blob.line, blob.space_before and n == 0, top, rejected)
+                Character(blob.spans[span].box, blob.line, blob.space_before and n == 0, top, rejected, b)
             )
     return read
 
@@ -163,9 +172,19 @@ def check_pieces(blobs: list[Blob], most: int) -> None:
         )
 
 
-def read_characters(
+@dataclass(frozen=True)
+class Reading:
+    """An image read: its characters, and what a lexicon needs to read its words again."""
+
+    characters: list[Character]
+    blobs: list[Blob]
+    found: Candidates
+    logits: dict[str, np.ndarray]
+
+
+def read_image(
     model: LoadedModel, data: bytes, settings: Settings, k: int, min_confidence: float, stopwatch: Stopwatch
-) -> list[Character]:
+) -> Reading:
     """Blocking: an image file's bytes → its characters in reading order, timed per stage."""
     cfg = model.manifest.preprocessing
     with stopwatch.stage("decode"):
@@ -182,17 +201,97 @@ def read_characters(
     with stopwatch.stage("inference"):
         # In chunks of `inference_max_batch` (the classifier's own limit).
         logits = model.classifier.predict(found.inputs)
-    return characters(blobs, found, ranked_rows(logits, model.manifest, k), min_confidence)
+    read = characters(blobs, found, ranked_rows(logits, model.manifest, k), min_confidence)
+    return Reading(read, blobs, found, logits)
+
+
+def read_characters(
+    model: LoadedModel, data: bytes, settings: Settings, k: int, min_confidence: float, stopwatch: Stopwatch
+) -> list[Character]:
+    """Blocking: an image file's bytes → its characters in reading order, timed per stage."""
+    return read_image(model, data, settings, k, min_confidence, stopwatch).characters
+
+
+def written_words(blobs: list[Blob]) -> list[list[int]]:
+    """The blobs of each written word, in reading order: a word ends at a word gap or a line's end."""
+    words: list[list[int]] = []
+    for i, blob in enumerate(blobs):
+        if not words or blob.space_before or blob.line != blobs[i - 1].line:
+            words.append([])
+        words[-1].append(i)
+    return words
+
+
+def blob_spans(blob: Blob, rows: dict[tuple[int, int], int]) -> BlobSpans:
+    """A blob's pieces as the lexicon scores them: each span's model row and its width prior."""
+    return BlobSpans(
+        blob.pieces,
+        {span: (row, span_score(1.0, blob.spans[span].box[2], blob.height)) for span, row in rows.items()},
+    )
+
+
+def read_with_lexicon(reading: Reading, manifest: Manifest, source: LexiconSource) -> LexiconReading:
+    """Every written word read again as the lexicon's word that explains its ink best (where no
+    word of the lexicon has a fitting length, `word` is None and the free reading stands)."""
+    labels, log_probs = answer_log_probabilities(reading.logits, manifest.heads, manifest.composition)
+    lexicon = source.build(tuple(labels))
+    if len(lexicon) == 0:
+        raise InvalidParameter(
+            f"none of the lexicon's words can be written with the {manifest.task!r} model's labels"
+        )
+    words = []
+    for group in written_words(reading.blobs):
+        spans = [blob_spans(reading.blobs[i], reading.found.rows[i]) for i in group]
+        match = lexicon.match(word_cuttings(spans, log_probs, CUT_PENALTY), log_probs)
+        free = "".join(
+            REJECT_MARK if c.rejected else c.predictions[0][0] for c in reading.characters if c.blob in group
+        )
+        line = reading.blobs[group[0]].line
+        if match is None:
+            words.append(LexiconWord(read=free, line=line))
+            continue
+        alternatives = [WordAlternative(word=w, probability=p) for w, p in match.alternatives]
+        words.append(
+            LexiconWord(
+                read=free,
+                line=line,
+                word=match.word,
+                probability=match.probability,
+                alternatives=alternatives,
+            )
+        )
+    return LexiconReading(source=source.name, text=lexicon_text(words), words=words)
+
+
+def lexicon_text(words: list[LexiconWord]) -> str:
+    """The lexicon's words (a free reading where none fits), spaced and lined as `text` is."""
+    out = []
+    for i, word in enumerate(words):
+        if i > 0:
+            out.append("\n" if word.line != words[i - 1].line else " ")
+        out.append(word.read if word.word is None else word.word)
+    return "".join(out)
 
 
 def read_upload(
-    model: LoadedModel, upload: BinaryIO, settings: Settings, k: int, min_confidence: float
+    model: LoadedModel,
+    upload: BinaryIO,
+    settings: Settings,
+    k: int,
+    min_confidence: float,
+    lexicon: LexiconSource | None = None,
 ) -> ReadResponse:
-    """Blocking: the uploaded file → the response, timed per stage."""
+    """Blocking: the uploaded file → the response, timed per stage (and read again through the
+    lexicon, if one is given)."""
     stopwatch = Stopwatch()
     data = read_capped(upload, settings.max_upload_bytes)
-    read = read_characters(model, data, settings, k, min_confidence, stopwatch)
+    reading = read_image(model, data, settings, k, min_confidence, stopwatch)
+    by_lexicon = None
+    if lexicon is not None:
+        with stopwatch.stage("lexicon"):
+            by_lexicon = read_with_lexicon(reading, model.manifest, lexicon)
     seconds = stopwatch.finish()
+    read = reading.characters
     return ReadResponse(
         task=model.manifest.task,
         model=ModelRef(name=model.manifest.name, version=model.manifest.version),
@@ -206,5 +305,6 @@ def read_upload(
             )
             for c in read
         ],
+        lexicon=by_lexicon,
         timing_ms=ReadTiming(**{stage: round(s * 1000, 3) for stage, s in seconds.items()}),
     )

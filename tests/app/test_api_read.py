@@ -257,3 +257,31 @@ def test_read_shares_the_admission_limit_and_the_workers(make_client, model_dir,
         assert time.perf_counter() - started < 2 * WAIT
         release.set()
         assert first.result(WAIT).status_code == 200
+
+
+def test_a_lexicon_reads_each_written_word_as_one_of_its_words(committed):
+    body = post(committed, photo([letters("HEART"), letters("WATER")]), "letter", lexicon="english").json()
+    assert body["text"] == "HEART\nWATER"
+    lexicon = body["lexicon"]
+    assert lexicon["source"] == "english" and lexicon["text"] == "heart\nwater"
+    assert [(w["read"], w["word"], w["line"]) for w in lexicon["words"]] == [
+        ("HEART", "heart", 0),
+        ("WATER", "water", 1),
+    ]
+    for word in lexicon["words"]:
+        assert 0.5 < word["probability"] <= 1.0
+        assert word["probability"] + sum(a["probability"] for a in word["alternatives"]) <= 1.0 + 1e-9
+    assert body["timing_ms"]["lexicon"] >= 0
+
+
+def test_without_a_lexicon_the_answer_is_unchanged(committed):
+    body = post(committed, photo([letters("HEART")]), "letter").json()
+    assert "lexicon" not in body and "lexicon" not in body["timing_ms"]
+
+
+@pytest.mark.parametrize(("task", "lexicon"), [("digit", "english"), ("letter", "klingon")])
+def test_a_lexicon_that_cannot_spell_with_the_models_labels_is_refused(committed, task, lexicon):
+    glyphs = digits("2024") if task == "digit" else letters("HEART")
+    response = post(committed, photo([glyphs]), task, lexicon=lexicon)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] in {"invalid_parameter", "validation_error"}
