@@ -3,8 +3,10 @@
 Pure numpy + OpenCV (no web framework, no torch). Any image array goes in; the model's input
 tensor comes out:
 
-    grayscale → downscale → flatten the lighting → K-means (K = 2) ink mask, minority cluster = ink
-    → drop specks → crop to the ink → normalise stroke width → fit into a 20×20 box keeping aspect
+    grayscale → downscale → flatten the lighting → polarity (the paper covers the border, else the
+    minority cluster is ink) → contrast against the local paper, printed rules removed → K-means
+    (K = 2) ink mask, ink only if it stands out from the paper's own noise → drop specks → crop to
+    the ink → normalise stroke width → fit into a 20×20 box keeping aspect
     → place in 28×28 by centre of mass (MNIST/EMNIST framing) → Gaussian blur → (x - mean) / std
 
 The ink is found on a small copy of the image (`work_side`): the model sees 20×20 pixels of it,
@@ -55,8 +57,31 @@ class PreprocessConfig:
     paper_window: float = 0.4
     min_paper_window: int = 15
     kmeans_max_iter: int = 100
-    # Ink must differ from paper by at least this many grey levels, or the image counts as blank.
+    # Is there ink at all? The K-means ink centre must stand out from the paper's centre by
+    # `noise_snr` × the paper's own noise (a robust σ of the paper cluster: sensor noise, grain,
+    # JPEG) and by at least `min_faint_contrast` grey levels: a faint pencil stroke on clean grey
+    # paper is ink, blank paper and noise are not. `min_contrast` is always enough, unless it is
+    # under `pure_noise_snr` × σ: K-means splits pure noise into centres about 2.6 such σ apart.
+    # noise_snr 0: the fixed `min_contrast` alone (with min_faint_contrast = min_contrast, the test
+    # of older models).
     min_contrast: float = 30.0
+    min_faint_contrast: float = 12.0
+    noise_snr: float = 4.0
+    pure_noise_snr: float = 3.0
+    # Ink is strokes: its largest part must be at least this many times longer than wide (area /
+    # mean width²). Salt noise, and the blob a shadow's edge leaves where it meets the image's
+    # border, are not. 0: not checked.
+    min_elongation: float = 1.5
+    # The paper is the cluster that covers at least this share of the image's border (a bold
+    # marker may fill most of a tight crop, but seldom its whole edge); when the border is mixed,
+    # the minority cluster is the ink. 0 or more than 1: the minority alone, as older models.
+    border_paper_share: float = 0.8
+    # Printed rules and grids (dark lines crossing the whole image) are taken out before the ink
+    # is measured: ink-coloured runs along a row or a column at least `rule_run` × that side long,
+    # joined into straight lines that reach from edge to edge (`rule_span` × the side at least).
+    # 0: rules are kept, as older models.
+    rule_run: float = 0.15
+    rule_span: float = 0.9
     # Connected ink parts smaller than this fraction of the largest part are specks.
     min_component_fraction: float = 0.02
     # Stroke width is measured on the crop fitted into `stroke_work_size`, then clamped into
@@ -174,21 +199,160 @@ def kmeans_2(values: np.ndarray, offset: int, max_iter: int) -> tuple[float, flo
     return float(lo), float(hi), n_lo, float(total_count - n_lo)
 
 
+def kmeans_split(lo: float, hi: float) -> float:
+    """The value at and below which `kmeans_2`'s pixels belong to the low centre."""
+    return math.floor((lo + hi) / 2)
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """σ of the values' bulk, blind to a minority of outliers: the interquartile range / 1.349.
+
+    `values` are integers in [-255, 255]; quartiles read off their histogram (np.percentile's
+    sort costs more than the rest of the ink search on a small crop)."""
+    if values.size < 4:
+        return 0.0
+    cumulative = np.cumsum(np.bincount((values.ravel() + 255).astype(np.intp), minlength=511))
+    q1, q3 = np.searchsorted(cumulative, [0.25 * values.size, 0.75 * values.size])
+    return float(q3 - q1) / 1.349
+
+
+def min_ink_contrast(paper_values: np.ndarray, cfg: PreprocessConfig) -> float:
+    """How far the ink centre must lie from the paper centre, given the paper's own noise."""
+    if cfg.noise_snr <= 0:
+        return cfg.min_contrast
+    sigma = robust_sigma(paper_values)
+    # Paper texture, grain and a stroke's soft edges widen the paper cluster too, so its σ may be
+    # overestimated: `min_contrast` stays enough unless the noise alone could reach it.
+    enough = max(cfg.min_contrast, cfg.pure_noise_snr * sigma)
+    return min(enough, max(cfg.min_faint_contrast, cfg.noise_snr * sigma))
+
+
+def border_polarity(gray: np.ndarray, cfg: PreprocessConfig) -> bool | None:
+    """Is the ink dark, judged by the image's border? None: the border is mixed.
+
+    K-means (K = 2) on the grey levels themselves: under a bold marker that fills most of a tight
+    crop, the flattened image's background is the ink, not the paper."""
+    if not 0 < cfg.border_paper_share <= 1 or min(gray.shape) < 3:
+        return None
+    lo, hi, _, _ = kmeans_2(gray, offset=0, max_iter=cfg.kmeans_max_iter)
+    # Paper shows at the border of any crop but the tightest; a glyph touches it at a few strokes.
+    ring = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
+    low_share = float(np.mean(ring <= kmeans_split(lo, hi)))
+    if low_share >= cfg.border_paper_share:
+        return False
+    if 1 - low_share >= cfg.border_paper_share:
+        return True
+    return None
+
+
+def contrast_evidence(contrast: np.ndarray, cfg: PreprocessConfig) -> tuple[float, float, float]:
+    """K-means on a contrast map: (paper centre, ink centre, the least ink centre that is ink)."""
+    paper, ink, _, _ = kmeans_2(contrast, offset=255, max_iter=cfg.kmeans_max_iter)
+    return paper, ink, min_ink_contrast(contrast[contrast <= kmeans_split(paper, ink)], cfg)
+
+
+def _rule_band(ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """A rule's centre row at each of its columns (a straight line fitted robustly, so a stroke
+    resting on the rule does not pull it) and its thickness: (columns, centres, thickness)."""
+    columns, inverse, counts = np.unique(xs, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=ys)
+    middle = sums / counts
+    thickness = float(np.median(counts))
+    keep = np.ones(columns.size, bool)
+    for _ in range(2):  # the columns a stroke thickens are outliers: fit again without them
+        slope, intercept = (
+            np.polyfit(columns[keep], middle[keep], 1) if keep.sum() >= 2 else (0.0, middle.mean())
+        )
+        keep = np.abs(middle - (slope * columns + intercept)) <= max(1.0, thickness / 2)
+    return columns, slope * columns + intercept, thickness
+
+
+def _remove_horizontal_rules(out: np.ndarray, threshold: float, cfg: PreprocessConfig) -> bool:
+    """Rules along the rows of `out` (float32, ink > 0) taken out in place; whether any were."""
+    h, w = out.shape
+    run = max(3, round(cfg.rule_run * w))
+    if w < 8 or h < 3:
+        return False
+    level = np.clip(out, 0, 255).astype(np.uint8)
+    runs = cv2.morphologyEx(level, cv2.MORPH_OPEN, np.ones((1, run), np.uint8))
+    long = runs > threshold
+    # Cheap first: a rule leaves long runs in (nearly) every column, the first and last included.
+    covered = long.any(axis=0)
+    if covered.mean() < cfg.rule_span or not (covered[:2].any() and covered[-2:].any()):
+        return False
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(long.astype(np.uint8), connectivity=8)
+    found = False
+    for k in range(1, count):
+        left, width = stats[k, cv2.CC_STAT_LEFT], stats[k, cv2.CC_STAT_WIDTH]
+        # A rule runs on beyond the crop; a stroke, even a long bar, ends inside it.
+        if width < cfg.rule_span * w or left > 1 or left + width < w - 1:
+            continue
+        ys, xs = np.nonzero(labels == k)
+        columns, centres, thickness = _rule_band(ys, xs)
+        # The rule's own darkness: a stroke crossing it keeps what it has beyond that.
+        on_centre = np.abs(ys - np.interp(xs, columns, centres)) <= max(0.5, thickness / 2 - 0.5)
+        rule_level = float(np.median(runs[ys[on_centre], xs[on_centre]])) if on_centre.any() else threshold
+        rows = np.arange(h)[:, None]
+        centre_at = np.interp(np.arange(w), columns, centres)[None, :]
+        # One pixel more each side: the rule's soft edges (each at its own, lower, level).
+        band = np.abs(rows - centre_at) <= thickness / 2 + 1
+        rest = np.where(band, out - np.minimum(runs, rule_level), out)
+        # The gap the rule leaves in a crossing stroke is bridged where the stroke goes on both sides.
+        bridge = np.ones((round(thickness) + 4, 1), np.uint8)
+        bridged = cv2.morphologyEx(np.clip(rest, 0, None).astype(np.float32), cv2.MORPH_CLOSE, bridge)
+        out[:] = np.where(band, np.maximum(rest, np.minimum(bridged, out)), out)
+        found = True
+    return found
+
+
+def remove_rules(contrast: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """The contrast (int16, ink > 0) without printed rules: straight lines crossing (nearly) the
+    whole image along the rows or the columns. A stroke crossing a rule keeps what is darker than
+    the rule, and the gap the rule leaves in it is bridged where the stroke goes on both sides."""
+    if cfg.rule_run <= 0:
+        return contrast
+    # What is ink-dark here: the K-means split between paper and everything darker (rules included;
+    # on a small crop the rules may cover a third of it, too many for a robust noise estimate).
+    paper, ink, _, _ = kmeans_2(contrast, offset=255, max_iter=cfg.kmeans_max_iter)
+    threshold = max(cfg.min_faint_contrast, (paper + ink) / 2)
+    out = contrast.astype(np.float32)
+    rows = _remove_horizontal_rules(out, threshold, cfg)
+    transposed = np.ascontiguousarray(out.T)
+    columns = _remove_horizontal_rules(transposed, threshold, cfg)
+    if not (rows or columns):
+        return contrast
+    return np.clip(np.rint(transposed.T), -255, 255).astype(np.int16)
+
+
 def ink_strength(gray: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     """Float32 map in [0, 1]: 1 = ink, 0 = paper, whatever the polarity and lighting.
 
-    K-means (K = 2) on the flattened intensities; the minority cluster is the ink and gives the
-    polarity. K-means again on the contrast against the paper (`ink_contrast`) separates ink from
-    paper; pixels are scaled linearly between the two centres, so anti-aliased edges stay soft.
+    The paper's grey covers the image's border (else: K-means (K = 2) on the flattened
+    intensities, the minority cluster is the ink), which gives the polarity. K-means again on the
+    contrast against the paper (`ink_contrast`, printed rules removed) separates ink from paper;
+    each test of "is there ink" is relative to the paper's own noise. Pixels are scaled linearly
+    between the two centres, so anti-aliased edges stay soft.
     """
     diff = flatten_background(gray, cfg)
     lo, hi, n_lo, n_hi = kmeans_2(diff, offset=255, max_iter=cfg.kmeans_max_iter)
-    if hi - lo < cfg.min_contrast:
+    # Only a flat image stops here: whether what stands out is ink is judged below, against the
+    # paper right around it, which no lighting gradient or shadow reaches.
+    if hi - lo < cfg.min_faint_contrast:
         raise NoInkError("no ink found: the image has no marks that stand out from the background")
-    ink_is_dark = n_lo <= n_hi  # the minority cluster is the ink
-    contrast = ink_contrast(gray, ink_is_dark, cfg)
-    paper, ink, _, _ = kmeans_2(contrast, offset=255, max_iter=cfg.kmeans_max_iter)
-    if ink - paper < cfg.min_contrast:
+    dark = border_polarity(gray, cfg)
+    mixed = dark is None
+    if dark is None:
+        dark = n_lo <= n_hi  # a mixed border: the minority cluster is the ink ...
+    contrast = remove_rules(ink_contrast(gray, dark, cfg), cfg)
+    paper, ink, least = contrast_evidence(contrast, cfg)
+    if mixed and 0 < cfg.border_paper_share <= 1:
+        # ... unless the other polarity's strokes stand out far more from their own paper noise
+        # (a shadow's edge across a small crop makes the lit paper the minority).
+        other = remove_rules(ink_contrast(gray, not dark, cfg), cfg)
+        o_paper, o_ink, o_least = contrast_evidence(other, cfg)
+        if (o_ink - o_paper) / max(o_least, 1e-6) > 1.5 * (ink - paper) / max(least, 1e-6):
+            contrast, paper, ink, least = other, o_paper, o_ink, o_least
+    if ink - paper < least:
         raise NoInkError("no ink found: the image has no marks that stand out from the background")
     strength = (contrast.astype(np.float32) - paper) / (ink - paper)
     return np.clip(strength, 0.0, 1.0)
@@ -201,6 +365,10 @@ def remove_specks(strength: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     if count <= 1:
         raise NoInkError("no ink found: the image has no marks that stand out from the background")
     areas = stats[1:, cv2.CC_STAT_AREA]
+    if cfg.min_elongation > 0:
+        largest = (labels == 1 + int(np.argmax(areas))).astype(np.float32)
+        if areas.max() < cfg.min_elongation * stroke_width(largest) ** 2:
+            raise NoInkError("no ink found: the marks are specks or blobs, not strokes")
     keep = np.zeros(count, dtype=np.uint8)
     keep[1:] = areas >= cfg.min_component_fraction * areas.max()
     kept = keep[labels]

@@ -201,3 +201,81 @@ def test_median_on_a_smaller_copy_keeps_what_the_full_median_finds():
         assert similarity(preprocess(image, fast), preprocess(image, CFG)) > 0.98
     with pytest.raises(NoInkError):
         preprocess(np.full((300, 300), 128, np.uint8), fast)
+
+
+def faint_pencil(letter: str, side: int, darkness: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A small crop of a thin pencil letter `darkness` grey levels below grey paper, with sensor
+    noise and a slight defocus; and the same letter drawn clean and large."""
+    clean = draw_letter(letter, size=(4 * side, 4 * side), scale=side / 10, thickness=6)
+    coverage = cv2.resize((clean < 128).astype(np.float32), (side, side), interpolation=cv2.INTER_AREA)
+    noise = np.random.default_rng(seed).normal(0, 6, coverage.shape)
+    photo = cv2.GaussianBlur(160 - darkness * coverage + noise, (0, 0), 0.6)
+    return np.clip(photo + 0.5, 0, 255).astype(np.uint8), clean
+
+
+def test_faint_pencil_on_grey_noisy_paper_is_ink():
+    # 45 grey levels on paper with σ 6 of noise: plainly visible, though under a fixed 30-level
+    # contrast once the thin stroke is blurred over its neighbours.
+    photo, clean = faint_pencil("S", side=32, darkness=45, seed=1)
+    assert similarity(preprocess(photo, CFG), preprocess(clean, CFG)) > 0.95
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.random.default_rng(3).normal(165, 6, (40, 40)).clip(0, 255).astype(np.uint8),  # noisy grey paper
+        np.random.default_rng(4).normal(128, 25, (64, 64)).clip(0, 255).astype(np.uint8),  # sensor noise
+        np.random.default_rng(5).normal(128, 40, (100, 100)).clip(0, 255).astype(np.uint8),
+        np.where(np.random.default_rng(6).random((80, 80)) < 0.02, 30, 220).astype(np.uint8),  # salt
+    ],
+    ids=["noisy_grey_paper", "noise_25", "noise_40", "salt"],
+)
+def test_noise_is_no_ink(image):
+    with pytest.raises(NoInkError):
+        preprocess(image, CFG)
+
+
+@pytest.mark.parametrize("grid", [False, True], ids=["ruled", "squared"])
+def test_dark_rules_are_removed(grid):
+    clean = draw_letter("E", size=(200, 200), scale=4, thickness=9)
+    ruled = clean.copy()
+    for y in range(13, 200, 28):  # dark rules, a little tilted, as photographed
+        cv2.line(ruled, (0, y), (199, y + 3), 70, 2, cv2.LINE_AA)
+    if grid:
+        for x in range(9, 200, 28):
+            cv2.line(ruled, (x, 0), (x - 2, 199), 70, 2, cv2.LINE_AA)
+    ruled = np.minimum(ruled, clean)
+    assert similarity(preprocess(ruled, CFG), preprocess(clean, CFG)) > 0.95
+
+
+def test_bold_marker_filling_a_tight_crop_keeps_its_polarity():
+    marker = draw_letter("O", size=(140, 140), scale=3.2, thickness=30)
+    ys, xs = np.nonzero(marker < 128)
+    tight = marker[ys.min() - 2 : ys.max() + 3, xs.min() - 2 : xs.max() + 3]
+    assert (tight < 128).mean() > 0.5  # the ink is the majority of the crop
+    # The same ink, light on a dark page with room around it: its polarity is beyond doubt.
+    known = np.pad(np.where(tight < 128, 255, 0).astype(np.uint8), 60)
+    assert similarity(preprocess(tight, CFG), preprocess(known, CFG)) > 0.9
+
+
+def test_older_manifests_keep_the_fixed_test():
+    # Every new knob off reproduces the earlier preprocessing exactly.
+    old = PreprocessConfig(
+        min_faint_contrast=30, noise_snr=0, border_paper_share=0, rule_run=0, min_elongation=0
+    )
+    photo, _ = faint_pencil("S", side=32, darkness=45, seed=1)
+    with pytest.raises(NoInkError):
+        preprocess(photo, old)
+
+
+def test_committed_manifests_load_with_the_new_knobs_defaulted():
+    # Written before the knobs existed: they take the defaults, but the grapheme model keeps its
+    # headline (the Bengali matra crosses a tight crop from edge to edge, like a rule).
+    from pathlib import Path
+
+    from contract.manifest import Manifest
+
+    models = Path(__file__).resolve().parent.parent / "models"
+    for name in ("letters", "digits"):
+        assert Manifest.load(models / name).preprocessing.noise_snr == CFG.noise_snr
+    assert Manifest.load(models / "graphemes").preprocessing.rule_run == 0
