@@ -18,6 +18,8 @@ MIN_API_TOKEN_LENGTH = 16
 # under the repository, so `make serve` keeps enrolments across restarts; in a read-only container
 # point HWR_WRITER_DB at a mounted volume (README, "Writer identification").
 DEFAULT_WRITER_MODEL_DIR = DEFAULT_MODEL_DIR / "writers"
+# Room for the multipart framing (boundaries, part headers) around an upload of the cap's size.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 DEFAULT_WRITER_DB = str(Path(__file__).resolve().parent.parent / "data" / "writers.sqlite3")
 
 
@@ -29,7 +31,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10_000_000, gt=0)
     # A file part up to this size stays in memory while its request waits; a larger one spools to
     # a temporary file in /tmp. Starlette's own 1 MB made every phone photo a file write and read
-    # (2.8 ms of a 12-MP JPEG's request, docs/benchmarks.md); a container's /tmp is RAM anyway.
+    # (a measurable part of a 12-MP JPEG's request, docs/speed.md); a container's /tmp is RAM anyway.
     # Admission bounds the uploads held at once (docs/reliability.md).
     upload_memory_bytes: int = Field(default=10_000_000, ge=0)
     max_pixels: int = Field(default=40_000_000, gt=0)
@@ -83,8 +85,8 @@ class Settings(BaseSettings):
     # measured in docs/reliability.md.
     ort_cpu_mem_arena: bool = False
     # OpenCV's threads per call, per process; 0 leaves its default (one per core). One: its
-    # images are small once decoded, and its pool's threads spin after each call, ~0.8 ms of CPU
-    # per request for nothing with one client (README, "Speed"); processes use the cores.
+    # images are small once decoded, and its pool's threads spin after each call, CPU spent for
+    # nothing with one client (docs/speed.md); processes use the cores.
     opencv_threads: int = Field(default=1, ge=0)
     # Per worker process: predictions computed at once (decode → inference), and predict requests
     # admitted beyond those to upload or wait; any more at once get 503 + Retry-After. A maximal
@@ -131,6 +133,11 @@ class Settings(BaseSettings):
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     host: str = "0.0.0.0"
     port: int = Field(default=8000, ge=1, le=65535)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The most a request body may hold: one upload of the cap's size and its multipart framing."""
+        return self.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -42,6 +42,11 @@ class PayloadTooLarge(ServiceError):
     status_code = 413
     code = "payload_too_large"
 
+    @classmethod
+    def over(cls, max_upload_bytes: int) -> PayloadTooLarge:
+        """The one answer of the byte cap, whether the stream or a file passed it."""
+        return cls(f"the upload exceeds the limit of {max_upload_bytes} bytes")
+
 
 class DecodeBudgetExceeded(ServiceError):
     """The images of one request would together decode to more than `max_decode_cost` bytes.

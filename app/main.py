@@ -22,7 +22,7 @@ from app.config import Settings
 from app.errors import HTTP_STATUS_CODES, ServiceError, error_body
 from app.http.admission import AdmissionMiddleware
 from app.http.auth import BearerAuthMiddleware, bearer_scheme
-from app.http.body_limit import MULTIPART_OVERHEAD_BYTES, BodySizeLimitMiddleware
+from app.http.body_limit import BodySizeLimitMiddleware
 from app.http.cors import JsonCORSMiddleware
 from app.http.methods import allow_header
 from app.http.metrics import RequestCounterMiddleware
@@ -63,6 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.writers.load()
         app.state.metrics.workers_serving.set(int(app.state.registry.ready))
+        app.state.metrics.loaded(
+            (task, m.manifest.name, m.manifest.version) for task, m in app.state.registry.models.items()
+        )
         yield
         app.state.metrics.workers_serving.set(0)
         for batcher in app.state.batchers.values():
@@ -140,9 +143,13 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         AdmissionMiddleware,
         max_in_flight=max_in_flight,
         retry_after_s=settings.retry_after_s,
-        max_body_bytes=max_in_flight * (settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES),
+        max_body_bytes=max_in_flight * settings.max_body_bytes,
     )
-    app.add_middleware(BodySizeLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_body_bytes=settings.max_body_bytes,
+    )
     app.add_middleware(
         RequestTimeoutMiddleware,
         timeout_s=settings.request_timeout_s,

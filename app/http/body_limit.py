@@ -1,4 +1,11 @@
-"""The byte cap, enforced on the stream: a body over it is refused without being read."""
+"""The byte cap, enforced on the stream: a body over it is refused without being read.
+
+One cap, `HWR_MAX_UPLOAD_BYTES`, checked in two places that cannot be one: here on the whole
+body (plus the multipart framing: `Settings.max_body_bytes`) before anything reads it, and
+exactly on each file once it is out of the body (`app.service.images.read_capped`), where the
+framing is gone. Both answer `PayloadTooLarge.over(max_upload_bytes)`; admission bounds the
+bodies held at once in the same unit (`max_in_flight × max_body_bytes`).
+"""
 
 from __future__ import annotations
 
@@ -8,19 +15,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import PayloadTooLarge
 from app.http.responses import send_error
 
-# Room for the multipart framing (boundaries, part headers) around an upload of the cap's size.
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
-
 
 class BodySizeLimitMiddleware:
     """Refuses request bodies over the upload cap (plus multipart framing) without reading them:
     at once when the Content-Length says so, else as soon as the streamed bytes pass the cap.
     The endpoint then checks the file part itself against the exact `max_upload_bytes`."""
 
-    def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_upload_bytes: int, max_body_bytes: int) -> None:
         self.app = app
         self.max_upload_bytes = max_upload_bytes
-        self.max_body_bytes = max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,5 +65,5 @@ class BodySizeLimitMiddleware:
         await self.app(scope, limited_receive, guarded_send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exc = PayloadTooLarge(f"the upload exceeds the limit of {self.max_upload_bytes} bytes")
+        exc = PayloadTooLarge.over(self.max_upload_bytes)
         await send_error(exc, scope, receive, send)

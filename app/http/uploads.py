@@ -2,8 +2,8 @@
 pass when it can be.
 
 The form parser behind FastAPI's `UploadFile` (Starlette's on python-multipart: a Python state
-machine over the part headers, a spooled file per part, the parameter's validation) cost ~0.4 ms
-of CPU per request at 16 clients, 5 % of the throughput (README, "Speed"). So a body small enough
+machine over the part headers, a spooled file per part, the parameter's validation) costs CPU
+per request that shows in the throughput (docs/speed.md, measured in paired bursts). So a body small enough
 to be held in memory anyway (`max_in_memory`, HWR_UPLOAD_MEMORY_BYTES) that is well-formed
 multipart is split here with a few `bytes.find`s, and only the file is kept. Any other body
 (larger, without a Content-Length, malformed, lacking the field or repeating it) goes to

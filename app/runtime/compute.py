@@ -5,8 +5,8 @@ By default each runs in a worker thread, so the event loop goes on answering oth
 health probes included, meanwhile. With `in_event_loop` (HWR_COMPUTE_IN_EVENT_LOOP) and one at a
 time it runs on the event loop itself: the loop and a thread share one GIL, handed back and forth
 at every OpenCV, NumPy or ONNX Runtime call, and each request wakes the thread and then the loop
-(0.4 ms more CPU per crop with one client; README, "Speed"). The price of the loop: while a
-prediction computes (~1–25 ms; a maximal 40-MP image 0.5 s) this process answers nothing else,
+(more CPU per request; measured in docs/speed.md). The price of the loop: while a prediction
+computes (milliseconds; a maximal 40-MP image far longer) this process answers nothing else,
 health checks included, and its other uploads wait in the socket buffers.
 """
 

@@ -235,5 +235,5 @@ def read_capped(stream: BinaryIO, max_bytes: int) -> bytes:
     """
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"the upload exceeds the limit of {max_bytes} bytes")
+        raise PayloadTooLarge.over(max_bytes)
     return data

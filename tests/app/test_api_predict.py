@@ -9,8 +9,7 @@ from tempfile import SpooledTemporaryFile
 import numpy as np
 import pytest
 
-from app.config import Settings
-from app.http.body_limit import MULTIPART_OVERHEAD_BYTES
+from app.config import MULTIPART_OVERHEAD_BYTES, Settings
 from app.main import create_app
 from app.service.images import decode_image
 from contract.postprocessing import softmax
