@@ -63,6 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.writers.load()
         app.state.metrics.workers_serving.set(int(app.state.registry.ready))
+        app.state.metrics.loaded(
+            (task, m.manifest.name, m.manifest.version) for task, m in app.state.registry.models.items()
+        )
         yield
         app.state.metrics.workers_serving.set(0)
         for batcher in app.state.batchers.values():

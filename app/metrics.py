@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import (
@@ -31,6 +31,9 @@ from app.runtime.batching import BatchObserver
 STAGES = ("decode", "preprocess", "queue", "inference", "total")
 # Seconds; a 28x28 model answers in about a millisecond, a large photo decodes in a few hundred.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# A whole request also waits for admission and a compute slot, and a /read or a batch does many
+# images' work: up to the request timeout.
+_REQUEST_BUCKETS = (*_BUCKETS, 10.0, 30.0)
 _BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64)
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -82,6 +85,20 @@ class Metrics:
             "hwr_endpoint_requests", "Model requests (predict, predict_batch, read, v2_infer) by endpoint, "
             "task and HTTP status.", ["endpoint", "task", "status"], registry=self.registry,
         )  # fmt: skip
+        self.request_seconds = Histogram(
+            "hwr_request_duration_seconds", "Model requests from arrival to the last byte answered: "
+            "waiting for admission and a compute slot included, unlike hwr_stage_seconds. `code`: the "
+            "status class (2xx, 4xx, 5xx); `version`: the answering model's version.",
+            ["endpoint", "task", "version", "code"], buckets=_REQUEST_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.in_flight = Gauge(
+            "hwr_requests_in_flight", "Model requests received and not yet answered (queued ones included).",
+            ["endpoint"], registry=self.registry, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.model_info = Gauge(
+            "hwr_model_info", "1 for every model a serving process has loaded: its task, name and version.",
+            ["task", "name", "version"], registry=self.registry, multiprocess_mode="livemax",
+        )  # fmt: skip
         self.stage_seconds = Histogram(
             "hwr_stage_seconds", "Time spent per prediction stage.", ["task", "stage"],
             buckets=_BUCKETS, registry=self.registry,
@@ -102,6 +119,11 @@ class Metrics:
             "hwr_workers_serving", "Serving processes whose models are loaded.",
             registry=self.registry, multiprocess_mode="livesum",
         )  # fmt: skip
+
+    def loaded(self, models: Iterable[tuple[str, str, str]]) -> None:
+        """Record the loaded models: (task, name, version) each."""
+        for task, name, version in models:
+            self.model_info.labels(task=task, name=name, version=version).set(1)
 
     def batch_observer(self, task: str) -> BatchObserver:
         return _BatchMetrics(self, task)

@@ -1,12 +1,14 @@
-"""The request counter: every response of the paths that run a model, refusals included."""
+"""The request counter: every response of the paths that run a model, refusals included, with its
+whole duration (queueing included) and the requests in flight."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.http.routes import PREDICT, PREDICT_BATCH, endpoint_of
+from app.http.routes import PREDICT, PREDICT_BATCH, UNKNOWN, endpoint_of
 from app.metrics import Metrics
 from app.runtime.registry import ModelRegistry
 
@@ -28,6 +30,9 @@ class RequestCounterMiddleware:
             return
         endpoint, label = route
         status = 500  # if the app raises before responding, the server answers 500
+        started = time.perf_counter()
+        in_flight = self.metrics.in_flight.labels(endpoint=endpoint)
+        in_flight.inc()
 
         async def send_and_record(message: Message) -> None:
             nonlocal status
@@ -38,6 +43,12 @@ class RequestCounterMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
+            in_flight.dec()
+            model = self.registry().models.get(label)
+            version = model.manifest.version if model is not None else UNKNOWN
+            self.metrics.request_seconds.labels(
+                endpoint=endpoint, task=label, version=version, code=f"{status // 100}xx"
+            ).observe(time.perf_counter() - started)
             self.metrics.endpoint_requests.labels(endpoint=endpoint, task=label, status=str(status)).inc()
             if endpoint in (PREDICT, PREDICT_BATCH):
                 self.metrics.requests.labels(task=label, status=str(status)).inc()

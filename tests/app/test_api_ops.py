@@ -162,3 +162,35 @@ def test_a_broken_model_fails_alone(make_client, tmp_path, model_writer, letter_
     assert response.status_code == 503 and response.json()["error"]["code"] == "model_not_ready"
     assert reason in response.json()["error"]["message"]
     assert client.post("/predict/grapheme", files={"file": ("a.png", letter_png)}).status_code == 200
+
+
+def test_metrics_time_whole_requests_and_count_those_in_flight(client, letter_png):
+    client.post("/predict/letter", files={"file": ("a.png", letter_png)})
+    client.post("/predict/letter", files={"file": ("a.png", b"nope")})
+    client.post("/read/made-up-task", files={"file": ("a.png", letter_png)})
+    text = client.get("/metrics").text
+    # From arrival to the last byte, waiting for admission and a compute slot included; the
+    # version of the model that answered, and the status class.
+    assert series(text, "hwr_request_duration_seconds_count") == {
+        'hwr_request_duration_seconds_count{code="2xx",endpoint="predict",task="letter",version="0.0.1"} 1.0',
+        'hwr_request_duration_seconds_count{code="4xx",endpoint="predict",task="letter",version="0.0.1"} 1.0',
+        'hwr_request_duration_seconds_count{code="4xx",endpoint="read",task="unknown",version="unknown"} 1.0',
+    }
+    assert 'hwr_requests_in_flight{endpoint="predict"} 0.0' in text  # none left once answered
+    assert series(text, "hwr_model_info") == {
+        'hwr_model_info{name="tiny-letters",task="letter",version="0.0.1"} 1.0'
+    }
+
+
+def test_a_request_is_in_flight_until_answered(client, letter_png, monkeypatch):
+    classifier = client.app.state.registry.get("letter").classifier
+    predict, seen = classifier.predict, []
+
+    def watched(x):  # inside the request: it is in flight while the model runs
+        seen.append(client.app.state.metrics.in_flight.labels(endpoint="predict")._value.get())
+        return predict(x)
+
+    monkeypatch.setattr(classifier, "predict", watched)
+    client.post("/predict/letter", files={"file": ("a.png", letter_png)})
+    assert seen == [1.0]
+    assert client.app.state.metrics.in_flight.labels(endpoint="predict")._value.get() == 0.0

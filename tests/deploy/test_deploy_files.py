@@ -233,6 +233,10 @@ def exported_metric_names() -> set[str]:
     metrics = Metrics()
     metrics.requests.labels(task="letter", status="200").inc()
     metrics.observe_stages("letter", {"total": 0.01})
+    metrics.request_seconds.labels(endpoint="predict", task="letter", version="1", code="2xx").observe(0.01)
+    metrics.in_flight.labels(endpoint="predict").inc()
+    metrics.loaded([("letter", "letters", "1")])
+    metrics.workers_serving.set(1)
     return {sample.name for family in metrics.registry.collect() for sample in family.samples}
 
 
@@ -251,6 +255,32 @@ def test_dashboard_queries_only_metrics_the_service_exports(dashboard: dict[str,
     assert used, "the dashboard queries the service's metrics"
     assert used <= exported, f"not exported by app/metrics.py: {sorted(used - exported)}"
     assert {"hwr_requests_total", "hwr_stage_seconds_bucket"} <= used
+
+
+def test_dashboard_shows_whole_request_latency_in_flight_and_model_versions(
+    dashboard: dict[str, Any],
+) -> None:
+    exprs = dashboard_exprs(dashboard)
+    assert any("histogram_quantile" in e and "hwr_request_duration_seconds_bucket" in e for e in exprs)
+    assert any("hwr_requests_in_flight" in e for e in exprs)
+    assert any("hwr_model_info" in e and "version" in e for e in exprs)
+
+
+def test_alert_examples_are_loaded_and_query_only_exported_metrics() -> None:
+    monitoring = ROOT / "monitoring" / "prometheus"
+    assert load_yaml(monitoring / "prometheus.yml")["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    compose = load_yaml(ROOT / "docker-compose.yml")
+    assert (
+        "./monitoring/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro"
+        in compose["services"]["prometheus"]["volumes"]
+    )
+    rules = [rule for group in load_yaml(monitoring / "alerts.yml")["groups"] for rule in group["rules"]]
+    assert len(rules) >= 4
+    exported = exported_metric_names()
+    for rule in rules:
+        assert {"alert", "expr", "for", "labels", "annotations"} <= set(rule), rule
+        used = set(re.findall(r"\bhwr_\w+", rule["expr"]))
+        assert used and used <= exported, (rule["alert"], sorted(used - exported))
 
 
 def test_dashboard_shows_request_rate_error_rate_and_per_stage_latency(dashboard: dict[str, Any]) -> None:
