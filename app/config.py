@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # `too_many_pieces`. A 10-digit number gives 86, three lines of ten characters 229; a page of
     # 128 scribbles 3,584 (1.3 s of CPU and, in one model call, 0.8 GB kept by ONNX Runtime).
     read_max_pieces: int = Field(default=256, ge=1)
+    # Words a `POST /read` request may send as its own lexicon (the `words` form field); each is
+    # tokenised into the model's labels and scored against every written word of the image.
+    read_max_lexicon_words: int = Field(default=20_000, ge=1)
     # Inputs per ONNX Runtime call, for every model and endpoint: larger batches (a /read image's
     # pieces, a dynamic or a v2 batch) run in chunks of this many, so one call's memory is bounded.
     inference_max_batch: int = Field(default=64, ge=1)

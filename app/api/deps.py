@@ -73,3 +73,11 @@ def one_file_body(field: str, description: str) -> dict[str, Any]:
 
 # The request body of both single-image endpoints, read by app/http/uploads.py.
 IMAGE_BODY = one_file_body(IMAGE_FIELD, f"The image: {', '.join(SUPPORTED_FORMATS)}.")
+
+
+def with_text_field(body: dict[str, Any], field: str, description: str) -> dict[str, Any]:
+    """`body` with one more optional text field in its multipart form."""
+    form = body["requestBody"]["content"]["multipart/form-data"]["schema"]
+    properties = {**form["properties"], field: {"type": "string", "description": description}}
+    schema = {**form, "properties": properties}
+    return {"requestBody": {**body["requestBody"], "content": {"multipart/form-data": {"schema": schema}}}}

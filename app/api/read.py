@@ -7,15 +7,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
-from app.api.deps import IMAGE_BODY, ComputeDep, RegistryDep, SettingsDep, error_responses
+from app.api.deps import IMAGE_BODY, ComputeDep, RegistryDep, SettingsDep, error_responses, with_text_field
 from app.http.routes import READ_PATH
-from app.http.uploads import IMAGE_FIELD, uploaded_file
+from app.http.uploads import IMAGE_FIELD, uploaded_form
 from app.schemas.read import ReadResponse
-from app.service.lexicon import LexiconSource
+from app.service.lexicon import lexicon_source
 from app.service.pipeline import resolve_k
 from app.service.reading import MIN_CONFIDENCE, default_min_confidence, read_upload
 
 router = APIRouter(tags=["read"])
+WORDS_FIELD = "words"
 
 
 @router.post(
@@ -25,7 +26,13 @@ router = APIRouter(tags=["read"])
     responses=error_responses(400, 401, 404, 408, 413, 415, 422, 503),
     summary="Read a handwritten word, code or number (several characters)",
     # The form field `file`, read by app/http/uploads.py as for POST /predict/{task}.
-    openapi_extra=IMAGE_BODY,
+    openapi_extra=with_text_field(
+        IMAGE_BODY,
+        WORDS_FIELD,
+        "Optional: your own lexicon, words separated by white space or commas (at most "
+        "HWR_READ_MAX_LEXICON_WORDS): every written word is also read as the one of them that explains "
+        "its ink best.",
+    ),
 )
 async def read(
     task: Annotated[str, Path(description="The model's task: `letter`, `digit` or `grapheme`.")],
@@ -48,11 +55,12 @@ async def read(
         ),
     ] = None,
     lexicon: Annotated[
-        Literal["english"] | None,
+        Literal["english", "words"] | None,
         Query(
-            description="Also read every written word as the word of this lexicon that explains its ink "
+            description="Also read every written word as the word of a lexicon that explains its ink "
             "best (`lexicon` in the answer, beside the free reading): `english`, the built-in English "
-            "words, for the letters model."
+            "words (letters model), or `words`, the request's own list in the form field `words` "
+            "(sending that field alone implies it)."
         ),
     ] = None,
 ) -> ReadResponse:
@@ -60,11 +68,12 @@ async def read(
     each one through the same preprocessing and model as `POST /predict/{task}`, in shared model
     calls. Touching characters, and Bengali graphemes joined by their headline, are cut where the
     model reads the pieces clearly better than the whole."""
-    async with uploaded_file(request, IMAGE_FIELD, settings.upload_memory_bytes) as file:
+    form = uploaded_form(request, IMAGE_FIELD, settings.upload_memory_bytes, (WORDS_FIELD,))
+    async with form as (file, fields):
         model = registry.get(task)
         k = resolve_k(k, settings, model.manifest)
         if min_confidence is None:
             min_confidence = default_min_confidence(model.manifest)
         # Under the same worker limit and deadline as predictions: the work starts, then finishes.
-        source = LexiconSource(lexicon) if lexicon else None
+        source = lexicon_source(lexicon, fields.get(WORDS_FIELD), settings.read_max_lexicon_words)
         return await compute.run(partial(read_upload, model, file, settings, k, min_confidence, source))

@@ -26,9 +26,12 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive
 
 
-def file_part(body: bytes, boundary: bytes, field: str) -> bytes | None:
+def file_part(
+    body: bytes, boundary: bytes, field: str, divert: frozenset[bytes] = frozenset()
+) -> bytes | None:
     """The content of the one part named `field`, a file (it carries a filename), in a
-    well-formed multipart body; None for anything else, which the general parser then answers.
+    well-formed multipart body; None for anything else, which the general parser then answers,
+    and for a body that has a part named in `divert` (text fields the caller reads from the form).
 
     Every part is read, not only up to the file: a second part of that name must reach the
     general parser, which refuses it, so that the body gets the same answer whichever path
@@ -50,6 +53,8 @@ def file_part(body: bytes, boundary: bytes, field: str) -> bytes | None:
         if disposition is None:
             return None  # headers that do not parse: the general parser's to answer
         name, is_file = disposition
+        if name in divert:
+            return None
         if name == field.encode():
             if found is not None or not is_file:
                 return None  # repeated, or a text field: the general parser refuses both
@@ -85,26 +90,39 @@ def part_disposition(headers: bytes) -> tuple[bytes, bool] | None:
 @asynccontextmanager
 async def uploaded_file(request: Request, field: str, max_in_memory: int) -> AsyncIterator[BinaryIO]:
     """The file uploaded in multipart field `field`, open until the block ends."""
+    async with uploaded_form(request, field, max_in_memory) as (file, _):
+        yield file
+
+
+@asynccontextmanager
+async def uploaded_form(
+    request: Request, field: str, max_in_memory: int, text_fields: tuple[str, ...] = ()
+) -> AsyncIterator[tuple[BinaryIO, dict[str, str]]]:
+    """The file uploaded in multipart field `field`, open until the block ends, and those of
+    `text_fields` the form has (each at most once)."""
     try:
-        async with _uploaded_file(request, field, max_in_memory) as file:
-            yield file
+        async with _uploaded_form(request, field, max_in_memory, text_fields) as form:
+            yield form
     except ClientDisconnect as exc:
         # Never reaches anyone: the client left, or the byte cap has already answered 413.
         raise HTTPException(400, "the request body ended before it was complete") from exc
 
 
 @asynccontextmanager
-async def _uploaded_file(request: Request, field: str, max_in_memory: int) -> AsyncIterator[BinaryIO]:
+async def _uploaded_form(
+    request: Request, field: str, max_in_memory: int, text_fields: tuple[str, ...]
+) -> AsyncIterator[tuple[BinaryIO, dict[str, str]]]:
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     length = request.headers.get("content-length", "")
     small = length.isdigit() and int(length) <= max_in_memory
     if small and content_type == b"multipart/form-data" and b"boundary" in options:
         # Not `request.body()`, which would keep the whole body for as long as the request lasts.
         body = b"".join([piece async for piece in request.stream()])
-        content = file_part(body, options[b"boundary"], field)
+        divert = frozenset(name.encode() for name in text_fields)
+        content = file_part(body, options[b"boundary"], field, divert)
         if content is not None:
             del body  # from here on only the file is held, while the request waits and computes
-            yield io.BytesIO(content)
+            yield io.BytesIO(content), {}
             return
         request = Request(request.scope, replaying(body))
     # Starlette's parser: it spools large files, and its 400 for a broken body is the answer.
@@ -118,7 +136,15 @@ async def _uploaded_file(request: Request, field: str, max_in_memory: int) -> As
         if not isinstance(upload, UploadFile):
             missing: dict[str, Any] = {"type": "missing", "loc": ("body", field), "msg": "Field required"}
             raise RequestValidationError([missing])
-        yield upload.file
+        texts = {}
+        for name in text_fields:
+            values = form.getlist(name)
+            if len(values) > 1 or any(not isinstance(v, str) for v in values):
+                error = {"type": "value_error", "loc": ("body", name), "msg": "send one text field"}
+                raise RequestValidationError([error])
+            if values:
+                texts[name] = str(values[0])
+        yield upload.file, texts
 
 
 def replaying(body: bytes) -> Receive:

@@ -22,12 +22,15 @@ import gzip
 import itertools
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
 import numpy as np
+
+from app.errors import InvalidParameter
 
 Span = tuple[int, int]  # (first cut, last cut) of a blob's piece; cut 0 = the blob's left edge
 
@@ -205,6 +208,32 @@ class LexiconSource:
 
 
 ENGLISH = "english"
+WORDS = "words"
+# Longer than any word: a list with such an entry is not a word list.
+MAX_WORD_LENGTH = 64
+
+
+def lexicon_source(name: str | None, words: str | None, most: int) -> LexiconSource | None:
+    """The request's lexicon: `english`, or its own `words` (separated by white space or commas,
+    at most `most`), or none. Raises InvalidParameter for a request that cannot be meant."""
+    if words is None:
+        if name == WORDS:
+            raise InvalidParameter(
+                "lexicon=words needs the words themselves: send them in the form field `words`"
+            )
+        return LexiconSource(name) if name else None
+    if name not in (None, WORDS):
+        raise InvalidParameter(f"send either lexicon={name} or your own `words`, not both")
+    listed = tuple(word for word in re.split(r"[\s,]+", words) if word)
+    if not listed:
+        raise InvalidParameter("the form field `words` holds no words")
+    if len(listed) > most:
+        raise InvalidParameter(f"at most {most} words per request, got {len(listed)}")
+    if (longest := max(len(word) for word in listed)) > MAX_WORD_LENGTH:
+        raise InvalidParameter(f"a word may be at most {MAX_WORD_LENGTH} characters long, got {longest}")
+    return LexiconSource(WORDS, listed)
+
+
 # How much the word's frequency counts beside the ink: chosen on synthetic words of held-out
 # writers (bench.read_eval --lexicon english, tuning seed 0; reported on seed 1).
 ENGLISH_PRIOR_WEIGHT = 0.5

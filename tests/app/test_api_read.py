@@ -285,3 +285,51 @@ def test_a_lexicon_that_cannot_spell_with_the_models_labels_is_refused(committed
     response = post(committed, photo([glyphs]), task, lexicon=lexicon)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] in {"invalid_parameter", "validation_error"}
+
+
+def post_words(
+    client: TestClient, data: bytes, words: str | list[str], task: str = "letter", **params: object
+):
+    fields = [("words", w) for w in ([words] if isinstance(words, str) else words)]
+    return client.post(
+        f"/read/{task}",
+        files=[("file", ("words.png", data, "image/png")), *[(n, (None, v)) for n, v in fields]],
+        params=params,
+    )
+
+
+def test_the_requests_own_words_are_its_lexicon(committed):
+    data = photo([letters("HEART"), letters("WATER")])
+    body = post_words(committed, data, "hearth, heart\nwaiter water ,").json()
+    assert body["lexicon"]["source"] == "words"
+    assert body["lexicon"]["text"] == "heart\nwater"
+    # Naming the lexicon changes nothing: the field alone implies it.
+    named = post_words(committed, data, "hearth heart waiter water", lexicon="words").json()
+    assert named["lexicon"] == body["lexicon"]
+
+
+@pytest.mark.parametrize(
+    ("words", "params", "why"),
+    [
+        ("heart water", {"lexicon": "english"}, "not both"),
+        (" , ", {}, "no words"),
+        ("heart " + "x" * 65, {}, "at most 64 characters"),
+        (["heart", "water"], {}, "one text field"),
+    ],
+)
+def test_a_word_list_that_cannot_be_meant_is_refused(committed, words, params, why):
+    response = post_words(committed, photo([letters("HEART")]), words, **params)
+    assert response.status_code == 422, response.text
+    assert why in response.text
+
+
+def test_lexicon_words_without_the_words_is_refused(committed):
+    response = post(committed, photo([letters("HEART")]), "letter", lexicon="words")
+    assert response.status_code == 422 and "form field `words`" in response.text
+
+
+def test_the_number_of_words_is_capped():
+    settings = Settings(model_dir=DEFAULT_MODEL_DIR, read_max_lexicon_words=2)
+    with TestClient(create_app(settings)) as client:
+        response = post_words(client, photo([letters("HEART")]), "heart water hearth")
+    assert response.status_code == 422 and "at most 2 words" in response.text

@@ -120,3 +120,11 @@ def test_two_files_in_the_field_are_refused_on_every_path(make_client, model_dir
         error = response.json()["error"]
         assert error["code"] == "validation_error"
         assert error["message"] == "body.file: send one file, not 2"
+
+
+def test_a_body_with_a_field_the_caller_reads_goes_to_the_general_parser():
+    words = part(['Content-Disposition: form-data; name="words"'], b"heart water")
+    data = body(FILE, words)
+    assert file_part(data, b"b0und", "file") == IMAGE  # not asked for: ignored as any other field
+    assert file_part(data, b"b0und", "file", divert=frozenset({b"words"})) is None
+    assert file_part(body(FILE), b"b0und", "file", divert=frozenset({b"words"})) == IMAGE
