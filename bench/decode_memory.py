@@ -9,7 +9,6 @@ process by its own peak resident set (`VmHWM`; `ru_maxrss` would carry the paren
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from bench import cli
 
 CHILD = """
 import json, re, sys, time
@@ -55,9 +56,7 @@ def photo_like_jpeg(path: Path, width: int, height: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli.parser(__doc__)
     parser.add_argument("--width", type=int, default=7300)
     parser.add_argument("--height", type=int, default=5475)
     args = parser.parse_args(argv)

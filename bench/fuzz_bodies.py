@@ -15,7 +15,6 @@ Anything else is a failure: it is printed, the body saved under --failures, and 
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import sys
@@ -35,6 +34,7 @@ from app.config import Settings
 from app.errors import ServiceError
 from app.main import create_app
 from app.service.images import decode_image
+from bench import cli
 from bench.server import REPO
 from contract.manifest import Manifest
 from contract.preprocessing import NoInkError, PreprocessConfig, preprocess
@@ -209,11 +209,7 @@ def fuzz_endpoint(bodies: list[tuple[str, bytes]], client: TestClient, task: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = cli.seeded_parser(__doc__, count=10_000)
     parser.add_argument("--model-dir", type=Path, default=REPO / "models")
     parser.add_argument("--task", default="letter")
     parser.add_argument("--out", type=Path, help="also write the report here as JSON")

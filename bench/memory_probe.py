@@ -18,7 +18,6 @@ if its RSS afterwards is more than SETTLE_MARGIN_MB above idle.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import sys
@@ -32,9 +31,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench import cli
 from bench.benchmark import process_tree
 from bench.decode_memory import photo_like_jpeg
-from bench.server import REPO, Server, post_status, running_server
+from bench.server import Server, committed_models_server, post_status
 
 # Per worker. The compose file gives 2 workers (and their idle parent, ~40 MB) 1.5 GiB, so
 # 2 x 700 MB + the parent leaves ~90 MB; Container Apps' 1 GiB replicas run one worker.
@@ -205,9 +205,7 @@ def storm(server: Server, probes: list[Probe], rounds: int, clients: int) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = cli.parser(__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--settle", type=float, default=5.0, help="seconds before RSS is read again")
@@ -219,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         probes = build_probes(40_000_000, 32, photo_path.read_bytes(), 320_000_000)
         for probe in probes:
             print(f"{probe.name}: {len(probe.body) / 1e6:.2f} MB body")
-        with running_server(REPO / "models", Path(tmp) / "server.log") as server:
+        with committed_models_server() as server:
             time.sleep(2)  # let start-up finish settling
             pids = worker_pids(server)
             parent = kb_field(server.process.pid, "VmRSS") / 1024
@@ -259,9 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = {name: s for name, s in statuses if s != expected[name]}
     if bad:
         failures.append(f"unexpected answers: {bad}")
-    for failure in failures:
-        print("FAIL:", failure)
-    return 1 if failures else 0
+    return cli.verdict(failures)
 
 
 if __name__ == "__main__":

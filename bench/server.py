@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -92,6 +93,16 @@ def running_server(
     env |= {f"HWR_{name.upper()}": str(value) for name, value in (settings or {}).items()}
     env |= {"HWR_HOST": "127.0.0.1", "HWR_PORT": str(port), "HWR_MODEL_DIR": str(model_dir)}
     with serving([sys.executable, "-m", "app"], port, log_path, env, ready_timeout_s, cwd=tree) as server:
+        yield server
+
+
+@contextmanager
+def committed_models_server() -> Iterator[Server]:
+    """`python -m app` with the committed models and default settings, its log in a temporary folder."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        running_server(REPO / "models", Path(tmp) / "server.log") as server,
+    ):
         yield server
 
 

@@ -16,22 +16,20 @@ printing the first such images' descriptions.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
 import struct
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from bench.server import REPO, Server, post_status, running_server
+from bench import cli
+from bench.server import Server, post_status
 
 BOUNDARY = "hwrstructurefuzz"
 MULTIPART_TARGETS = ("/predict/letter", "/predict/grapheme", "/read/letter")
@@ -188,24 +186,14 @@ def run(server: Server, count: int, seed: int) -> tuple[dict[str, Counter[str]],
     return counts, failures
 
 
+def summary(count: int, seed: int, counts: dict[str, Counter[str]]) -> str:
+    lines = [f"{count} structured images, seed {seed}"]
+    lines += [f"  {target}: {dict(sorted(statuses.items()))}" for target, statuses in counts.items()]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--count", type=int, default=400)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        running_server(REPO / "models", Path(tmp) / "server.log") as server,
-    ):
-        counts, failures = run(server, args.count, args.seed)
-    print(f"{args.count} structured images, seed {args.seed}")
-    for target, statuses in counts.items():
-        print(f"  {target}: {dict(sorted(statuses.items()))}")
-    for failure in failures[:20]:
-        print("FAIL:", failure)
-    return 1 if failures else 0
+    return cli.seeded_proof(__doc__, argv, 400, run, summary)
 
 
 if __name__ == "__main__":

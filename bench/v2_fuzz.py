@@ -17,21 +17,19 @@ than 2xx/4xx (or none), printing the first such requests.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
 import random
 import struct
 import sys
-import tempfile
 import urllib.parse
 from collections import Counter
-from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from bench.server import REPO, Server, post_status, running_server
+from bench import cli
+from bench.server import Server, post_status
 
 # Real models most of the time, so requests get past the routing.
 MODELS = ["letters"] * 16 + ["letter", "digits", "graphemes", "nope", "é", "\ud800", "a/b", ""]
@@ -210,22 +208,12 @@ def run(server: Server, count: int, seed: int) -> tuple[Counter[str], list[str]]
     return statuses, failures
 
 
+def summary(count: int, seed: int, statuses: Counter[str]) -> str:
+    return f"{count} v2 requests, seed {seed}: {dict(sorted(statuses.items()))}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--count", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        running_server(REPO / "models", Path(tmp) / "server.log") as server,
-    ):
-        statuses, failures = run(server, args.count, args.seed)
-    print(f"{args.count} v2 requests, seed {args.seed}: {dict(sorted(statuses.items()))}")
-    for failure in failures[:20]:
-        print("FAIL:", failure)
-    return 1 if failures else 0
+    return cli.seeded_proof(__doc__, argv, 3000, run, summary)
 
 
 if __name__ == "__main__":
