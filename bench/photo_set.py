@@ -20,13 +20,13 @@ paper, pen and light gets the same number of samples.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from bench.photos import Glyph, data_dir, to_glyph
 from bench.server import REPO
 from contract.manifest import Manifest
 
@@ -34,12 +34,6 @@ PAPERS = ("white", "grey", "yellow", "ruled", "squared")
 PENS = ("ballpoint_blue", "ballpoint_black", "marker", "pencil_faint", "pencil_grey")
 LIGHTS = ("even", "gradient", "shadow")
 TASK_MODELS = {"letter": "letters", "digit": "digits"}
-
-
-@dataclass(frozen=True)
-class Glyph:
-    ink: np.ndarray  # float32 H×W in [0, 1], 1 = ink, cropped to the character
-    label: str
 
 
 @dataclass(frozen=True)
@@ -60,18 +54,6 @@ class Sample:
     def name(self) -> str:
         what = "blank" if self.blank else self.label
         return f"{self.task}_{self.index:04d}_{what}_{self.paper}_{self.pen}_{self.light}{self.fmt}"
-
-
-def data_dir() -> Path:
-    """`HWR_DATA_DIR`, else ../shared/data beside the checkout (as training does)."""
-    return Path(os.environ.get("HWR_DATA_DIR", REPO.parent / "shared" / "data"))
-
-
-def to_glyph(image: np.ndarray, label: str) -> Glyph:
-    """An ink-high uint8 scan (FEMNIST/MNIST style) → its ink in [0, 1], cropped to the ink."""
-    ink = image.astype(np.float32) / max(float(image.max()), 1.0)
-    ys, xs = np.nonzero(ink > 0.2)
-    return Glyph(np.ascontiguousarray(ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]), label)
 
 
 def held_out_glyphs(task: str, root: Path, model_dir: Path) -> list[Glyph]:
