@@ -7,6 +7,9 @@
 `contract` is the train↔serve contract; it imports only the standard library, numpy, OpenCV and
 pydantic, so both sides can share it without either importing the other.
 
+The same rules are also checked at run time, in a fresh interpreter (this test process has imported
+plenty): what importing the pure modules, and the whole app, actually loads.
+
 Inside app/, a request flows http → api → service → runtime, with schemas beside them:
 
     app.http     middlewares, the model-route table, uploads   (never api or service)
@@ -19,6 +22,7 @@ Inside app/, a request flows http → api → service → runtime, with schemas 
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -126,3 +130,38 @@ def test_every_first_party_package_is_covered() -> None:
     # A new top-level package must be placed in the layering above, not slip past it.
     packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
     assert packages <= FIRST_PARTY, sorted(packages - FIRST_PARTY)
+
+
+PURE = [
+    "contract",
+    "contract.preprocessing",
+    "contract.postprocessing",
+    "contract.manifest",
+    "contract.graphemes",
+    "contract.writer_manifest",
+    "app.service.images",
+    "app.runtime.inference",
+    "app.errors",
+    "app.service.preview",
+    "app.service.segmentation",
+    "app.service.reading",
+    "app.runtime.embedder",
+    "app.service.writer_matching",
+    "app.runtime.writer_store",
+    "app.service.writer_images",
+]
+
+
+def loaded_after_import(modules: list[str]) -> set[str]:
+    """The top-level packages a fresh interpreter has loaded after importing `modules`."""
+    code = f"import sys; {'; '.join(f'import {m}' for m in modules)}; print(' '.join(sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return {name.split(".")[0] for name in result.stdout.split()}
+
+
+def test_pure_modules_load_no_web_framework():
+    assert not loaded_after_import(PURE) & {"fastapi", "starlette", "uvicorn", "torch", "training"}
+
+
+def test_the_whole_app_loads_no_torch():
+    assert not loaded_after_import(["app.main", "app.__main__"]) & {"torch", "training"}
