@@ -33,6 +33,12 @@ def fp32_input(data: object, shape: list[int], name: str = "image") -> dict:
     return {"name": name, "datatype": "FP32", "shape": shape, "data": data}
 
 
+def binary_request(name: str, datatype: str, shape: list[int], size: int) -> dict:
+    """A request header with one input whose data, `size` bytes, follows it (the binary extension)."""
+    tensor = {"name": name, "datatype": datatype, "shape": shape, "parameters": {"binary_data_size": size}}
+    return {"inputs": [tensor]}
+
+
 def test_json_data_flat_or_nested_is_the_same_tensor():
     x = np.arange(12, dtype=np.float32).reshape(2, 1, 2, 3)
     flat = parse_infer_request(*body_of({"inputs": [fp32_input(x.ravel().tolist(), [2, 1, 2, 3])]}))
@@ -109,51 +115,11 @@ def test_json_bytes_elements_are_their_utf8():
             b"",
             "does not fit INT8",
         ),
-        (
-            {
-                "inputs": [
-                    {"name": "i", "datatype": "FP32", "shape": [2], "parameters": {"binary_data_size": 4}}
-                ]
-            },
-            b"\x00" * 4,
-            "is 8 bytes, got 4",
-        ),
-        (
-            {
-                "inputs": [
-                    {"name": "i", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": 4}}
-                ]
-            },
-            b"\x00" * 6,
-            "declare 4 bytes of binary data but 6 were sent",
-        ),
-        (
-            {
-                "inputs": [
-                    {"name": "i", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": 8}}
-                ]
-            },
-            b"\x00" * 4,
-            "8 bytes of binary data declared, 4 left",
-        ),
-        (
-            {
-                "inputs": [
-                    {"name": "b", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 6}}
-                ]
-            },
-            struct.pack("<I", 9) + b"ab",
-            "runs past the data",
-        ),
-        (
-            {
-                "inputs": [
-                    {"name": "b", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 9}}
-                ]
-            },
-            encode_bytes_elements([b"a", b""]),
-            "needs 1 elements, got 2",
-        ),
+        (binary_request("i", "FP32", [2], 4), b"\x00" * 4, "is 8 bytes, got 4"),
+        (binary_request("i", "FP32", [1], 4), b"\x00" * 6, "declare 4 bytes of binary data but 6 were sent"),
+        (binary_request("i", "FP32", [1], 8), b"\x00" * 4, "8 bytes of binary data declared, 4 left"),
+        (binary_request("b", "BYTES", [1], 6), struct.pack("<I", 9) + b"ab", "runs past the data"),
+        (binary_request("b", "BYTES", [1], 9), encode_bytes_elements([b"a", b""]), "needs 1 elements, got 2"),
         ({"inputs": [fp32_input([1.0], [1])], "outputs": [{"name": "x"}, {"name": "x"}]}, b"", "twice"),
         (
             {
@@ -178,16 +144,7 @@ def test_json_bytes_elements_are_their_utf8():
         ({"inputs": [fp32_input([1.0], [1] * 65)]}, b"", "at most 32 dimensions, got 65"),
         ({"inputs": [fp32_input([1.0], [1] * 33)]}, b"", "at most 32 dimensions, got 33"),
         ({"inputs": [fp32_input([], [0] * 65)]}, b"", "at most 32 dimensions, got 65"),
-        (
-            {
-                "inputs": [
-                    {"name": "i", "datatype": "FP32", "shape": [1] * 65}
-                    | {"parameters": {"binary_data_size": 4}}
-                ]
-            },
-            b"\x00" * 4,
-            "at most 32 dimensions, got 65",
-        ),
+        (binary_request("i", "FP32", [1] * 65, 4), b"\x00" * 4, "at most 32 dimensions, got 65"),
         ({"inputs": [fp32_input([], [0, 2**63])]}, b"", "too large"),
         ({"inputs": [fp32_input([], [2**62, 4, 0])]}, b"", "too large"),
         (
@@ -252,8 +209,7 @@ def test_classification_is_tritons_value_index_label_largest_first():
 
 
 def test_json_values_are_counted_in_the_json_header_only():
-    tensor = {"name": "x", "datatype": "UINT8", "shape": [3], "parameters": {"binary_data_size": 3}}
-    header = json.dumps({"inputs": [tensor]}).encode()
+    header = json.dumps(binary_request("x", "UINT8", [3], 3)).encode()
     body = header + b",,,"  # binary data may hold any byte, commas included
     check_json_values(body, str(len(header)), max_values=4)
     with pytest.raises(PayloadTooLarge, match="more than 3 values"):
