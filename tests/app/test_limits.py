@@ -12,7 +12,9 @@ import asyncio
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 
@@ -62,19 +64,29 @@ def post(client, data: bytes):
     return client.post("/predict/letter", files={"file": ("a.png", data)})
 
 
+@contextmanager
+def one_held(client, data: bytes, gate) -> Iterator[Future]:
+    """One prediction posted from a thread and held in preprocessing (`gate`, the gated_preprocess
+    fixture) while the block runs; released as the block ends, and finished by the time it has."""
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(post, client, data)
+        assert gate.entered.wait(WAIT)
+        try:
+            yield held
+        finally:
+            gate.release.set()
+
+
 def test_over_the_in_flight_limit_is_refused_at_once(make_client, model_dir, letter_png, gated_preprocess):
     client = make_client(model_dir, **ONE_IN_A_THREAD, max_queue=0, retry_after_s=3)
-    with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(post, client, letter_png)
-        assert gated_preprocess.entered.wait(WAIT)
+    with one_held(client, letter_png, gated_preprocess) as first:
         started = time.perf_counter()
         refused = post(client, letter_png)
         assert time.perf_counter() - started < 2  # answered at once, not queued
         assert refused.status_code == 503 and refused.headers["retry-after"] == "3"
         assert refused.json()["error"]["code"] == "overloaded"
         assert client.get("/health/ready").status_code == 200  # operations are never limited
-        gated_preprocess.release.set()
-        assert first.result(WAIT).status_code == 200
+    assert first.result(WAIT).status_code == 200
     assert post(client, letter_png).status_code == 200  # the slot was given back
 
 
@@ -91,12 +103,9 @@ def test_queued_requests_wait_for_one_of_the_workers(make_client, model_dir, let
 
 def test_metrics_count_the_refusals(make_client, model_dir, letter_png, gated_preprocess):
     client = make_client(model_dir, **ONE_IN_A_THREAD, max_queue=0)
-    with ThreadPoolExecutor(1) as pool:
-        first = pool.submit(post, client, letter_png)
-        assert gated_preprocess.entered.wait(WAIT)
+    with one_held(client, letter_png, gated_preprocess) as first:
         post(client, letter_png)
-        gated_preprocess.release.set()
-        first.result(WAIT)
+    first.result(WAIT)
     assert 'hwr_requests_total{status="503",task="letter"} 1.0' in client.get("/metrics").text
 
 
@@ -104,14 +113,11 @@ def test_work_past_the_deadline_is_finished_and_keeps_its_slot(
     make_client, model_dir, letter_png, gated_preprocess
 ):
     client = make_client(model_dir, **ONE_IN_A_THREAD, max_queue=0, request_timeout_s=0.2)
-    with ThreadPoolExecutor(1) as pool:
-        slow = pool.submit(post, client, letter_png)
-        assert gated_preprocess.entered.wait(WAIT)
+    with one_held(client, letter_png, gated_preprocess) as slow:
         time.sleep(0.4)  # past the deadline; the worker thread is still busy
         # The running work still holds its admission slot, so the service cannot pile up work.
         assert post(client, letter_png).json()["error"]["code"] == "overloaded"
-        gated_preprocess.release.set()
-        response = slow.result(WAIT)
+    response = slow.result(WAIT)
     # A thread cannot be interrupted: its answer is sent whole, late, rather than thrown away.
     assert response.status_code == 200 and response.json()["predictions"]
 
@@ -120,14 +126,11 @@ def test_waiting_for_a_worker_counts_against_the_deadline(
     make_client, model_dir, letter_png, gated_preprocess
 ):
     client = make_client(model_dir, **ONE_IN_A_THREAD, max_queue=1, request_timeout_s=0.5)
-    with ThreadPoolExecutor(1) as pool:
-        busy = pool.submit(post, client, letter_png)
-        assert gated_preprocess.entered.wait(WAIT)
+    with one_held(client, letter_png, gated_preprocess) as busy:
         started = time.perf_counter()
         waiting = post(client, letter_png)
         assert time.perf_counter() - started < 2  # cancelled at its deadline, not when the worker frees
-        gated_preprocess.release.set()
-        busy.result(WAIT)
+    busy.result(WAIT)
     assert waiting.status_code == 503 and waiting.json()["error"]["code"] == "timeout"
     assert waiting.headers["retry-after"] == "1"
 
@@ -155,15 +158,12 @@ def test_by_default_health_is_answered_while_a_prediction_computes(
 ):
     # Issue 22: on the event loop (the former default) a running prediction held up the probes.
     client = make_client(model_dir)
-    with ThreadPoolExecutor(1) as pool:
-        computing = pool.submit(post, client, letter_png)
-        assert gated_preprocess.entered.wait(WAIT)
+    with one_held(client, letter_png, gated_preprocess) as computing:
         started = time.perf_counter()
         assert client.get("/health/live").status_code == 200
         assert client.get("/health/ready").status_code == 200
         answered_in = time.perf_counter() - started
-        gated_preprocess.release.set()
-        assert computing.result(WAIT).status_code == 200
+    assert computing.result(WAIT).status_code == 200
     assert answered_in < 2
 
 
