@@ -192,6 +192,20 @@ def client(make_client: Callable[..., TestClient], model_dir: Path) -> TestClien
     return make_client(model_dir)
 
 
+@pytest.fixture
+def crashing_client(model_dir: Path) -> Iterator[TestClient]:
+    """The service with one more route, GET /boom, that raises RuntimeError("secret internal
+    detail"): a bug as the last-resort handler meets it. The 500 comes back as a response."""
+    app = create_app(Settings(model_dir=model_dir))
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internal detail")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
 # --- images drawn in code -------------------------------------------------------------------
 
 

@@ -6,10 +6,6 @@ import base64
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
-
-from app.config import Settings
-from app.main import create_app
 
 
 def test_unknown_path_and_wrong_method_use_the_error_shape(client):
@@ -31,15 +27,8 @@ def test_a_forged_host_is_never_echoed_in_a_redirect(client, path):
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_last_resort_handler_hides_the_stack_trace(model_dir, caplog):
-    app = create_app(Settings(model_dir=model_dir))
-
-    @app.get("/boom")
-    def boom() -> None:
-        raise RuntimeError("secret internal detail")
-
-    with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/boom")
+def test_last_resort_handler_hides_the_stack_trace(crashing_client, caplog):
+    response = crashing_client.get("/boom")
     assert response.status_code == 500
     assert response.json() == {"error": {"code": "internal_error", "message": "internal server error"}}
     assert "secret" not in response.text and "Traceback" not in response.text

@@ -48,15 +48,8 @@ def test_a_plain_client_id_is_echoed_anything_else_replaced(client, sent, echoed
         assert HEX_ID.fullmatch(returned)
 
 
-def test_the_500_handler_keeps_the_id_and_hides_the_trace(model_dir, caplog):
-    app = create_app(Settings(model_dir=model_dir))
-
-    @app.get("/boom")
-    def boom() -> None:
-        raise RuntimeError("secret internal detail")
-
-    with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/boom", headers={"X-Request-ID": "trace-me"})
+def test_the_500_handler_keeps_the_id_and_hides_the_trace(crashing_client):
+    response = crashing_client.get("/boom", headers={"X-Request-ID": "trace-me"})
     assert response.status_code == 500 and response.headers["x-request-id"] == "trace-me"
     assert "secret" not in response.text and "Traceback" not in response.text
 
