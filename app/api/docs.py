@@ -11,7 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import APIRouter, Request
@@ -21,7 +24,35 @@ from fastapi.staticfiles import StaticFiles
 
 DOCS_STATIC_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
 DOCS_STATIC_PATH = "/docs-static"
-TITLE_SUFFIX = {"/docs": " - Swagger UI", "/redoc": " - ReDoc"}
+
+
+@dataclass(frozen=True)
+class Viewer:
+    build: Callable[..., HTMLResponse]  # FastAPI's page builder
+    title_suffix: str
+    files: dict[str, str]  # the builder's URL argument → a file of DOCS_STATIC_DIR
+    options: dict[str, Any]  # the builder's other arguments
+
+
+VIEWERS = {
+    "/docs": Viewer(
+        get_swagger_ui_html,
+        " - Swagger UI",
+        files={
+            "swagger_js_url": "swagger-ui-bundle.js",
+            "swagger_css_url": "swagger-ui.css",
+            "swagger_favicon_url": "favicon.png",
+        },
+        # null: no badge image fetched from validator.swagger.io
+        options={"swagger_ui_parameters": {"validatorUrl": None}},
+    ),
+    "/redoc": Viewer(
+        get_redoc_html,
+        " - ReDoc",
+        files={"redoc_js_url": "redoc.standalone.js", "redoc_favicon_url": "favicon.png"},
+        options={"with_google_fonts": False},
+    ),
+}
 
 # Not API endpoints: kept out of the OpenAPI schema.
 router = APIRouter(include_in_schema=False)
@@ -42,37 +73,31 @@ def content_security_policy(html: str) -> str:
     )
 
 
-def _page(html: str) -> HTMLResponse:
+def _page(request: Request, path: str) -> HTMLResponse:
+    """The viewer at `path`: FastAPI's page builder pointed at this service's schema and at the
+    viewer's files here (under the root path), served uncached with the page's own CSP."""
+    viewer = VIEWERS[path]
+    root = request.scope.get("root_path", "")
+    files = {argument: f"{root}{DOCS_STATIC_PATH}/{name}" for argument, name in viewer.files.items()}
+    response = viewer.build(
+        openapi_url=f"{root}{request.app.openapi_url}",
+        title=request.app.title + viewer.title_suffix,
+        **files,
+        **viewer.options,
+    )
+    html = bytes(response.body).decode()
     headers = {"Cache-Control": "no-cache", "Content-Security-Policy": content_security_policy(html)}
     return HTMLResponse(html, headers=headers)
 
 
 @router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
-    root = request.scope.get("root_path", "")
-    response = get_swagger_ui_html(
-        openapi_url=f"{root}{request.app.openapi_url}",
-        title=request.app.title + TITLE_SUFFIX["/docs"],
-        swagger_js_url=f"{root}{DOCS_STATIC_PATH}/swagger-ui-bundle.js",
-        swagger_css_url=f"{root}{DOCS_STATIC_PATH}/swagger-ui.css",
-        swagger_favicon_url=f"{root}{DOCS_STATIC_PATH}/favicon.png",
-        # null: no badge image fetched from validator.swagger.io
-        swagger_ui_parameters={"validatorUrl": None},
-    )
-    return _page(bytes(response.body).decode())
+    return _page(request, "/docs")
 
 
 @router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
-    root = request.scope.get("root_path", "")
-    response = get_redoc_html(
-        openapi_url=f"{root}{request.app.openapi_url}",
-        title=request.app.title + TITLE_SUFFIX["/redoc"],
-        redoc_js_url=f"{root}{DOCS_STATIC_PATH}/redoc.standalone.js",
-        redoc_favicon_url=f"{root}{DOCS_STATIC_PATH}/favicon.png",
-        with_google_fonts=False,
-    )
-    return _page(bytes(response.body).decode())
+    return _page(request, "/redoc")
 
 
 def static_files() -> StaticFiles:
