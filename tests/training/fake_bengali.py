@@ -6,7 +6,9 @@ only the sizes are small. Nothing is read from ../shared/data.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -14,6 +16,8 @@ import pytest
 from PIL import features
 
 from training.data.bengali_render import fonts_available
+from training.data.handwriting_task import HandwritingSpec, build_handwriting_task
+from training.data.tasks import TaskData
 
 PRECOMPOSED_YYA = "\u09df"  # য় as the class map stores it; NFC decomposes it to য + ়
 ROOTS = ("ক", "খ", "থ", "ত", "প", "র", "য", PRECOMPOSED_YYA, "ক্ষ", "ৎ")
@@ -117,3 +121,20 @@ def write_banglalekha(path: Path, seed: int = 7) -> None:
         writer=np.array(writers, np.int32),
         writers=np.array([f"w{i}" for i in range(BANGLALEKHA_WRITERS)]),
     )
+
+
+# One of each kind of sample per grapheme (and font): the handwriting task at its smallest.
+SMALL_HANDWRITING = HandwritingSpec(
+    compose_per_grapheme=1,
+    pen_per_font=1,
+    font_variants=1,
+    heldout_compose_per_grapheme=1,
+    heldout_pen_per_font=1,
+)
+
+
+def build_small_task(data_dir: Path, cache_dir: Path, **changes: Any) -> TaskData:
+    """The handwriting grapheme task on a fake data directory: seed 0, SMALL_HANDWRITING with
+    `changes`, one worker."""
+    spec = replace(SMALL_HANDWRITING, **changes)
+    return build_handwriting_task(data_dir, 0, spec, cache_dir=cache_dir, workers=1)

@@ -11,22 +11,15 @@ import pytest
 from tests.training.fake_bengali import (
     BANGLALEKHA_CLASSES,
     ROOTS,
+    build_small_task,
     requires_bengali_rendering,
     write_fake_bengali,
 )
 from training.data.bengali import Grapheme
 from training.data.bengali_render import TRAIN_FONTS, find_fonts
-from training.data.handwriting_task import HandwritingSpec, build_handwriting_task
+from training.data.handwriting_task import HandwritingSpec
 from training.data.handwritten_graphemes import TRAIN_RECIPE, pen_renders
 from training.data.pen import HELDOUT_PEN, PRESSED_PEN, QUICK_PEN, TRAIN_PEN, TRAIN_PENS
-
-SMALL = HandwritingSpec(
-    compose_per_grapheme=1,
-    pen_per_font=1,
-    font_variants=1,
-    heldout_compose_per_grapheme=1,
-    heldout_pen_per_font=1,
-)
 
 
 @pytest.mark.parametrize("style", [QUICK_PEN, PRESSED_PEN])
@@ -73,15 +66,13 @@ def data_dir(tmp_path_factory) -> Path:
     return write_fake_bengali(tmp_path_factory.mktemp("data"))
 
 
-def build(data_dir: Path, cache: Path, **changes) -> object:
-    return build_handwriting_task(data_dir, 0, replace(SMALL, **changes), cache_dir=cache, workers=1)
-
-
 @requires_bengali_rendering
 def test_font_only_roots_get_more_pen_renders_and_the_validation_is_unchanged(data_dir, tmp_path):
-    base = build(data_dir, tmp_path)
-    twice = build(data_dir, tmp_path, font_only_pen_per_font=2, font_only_pens=("train", "quick"))
-    thrice = build(data_dir, tmp_path, font_only_pen_per_font=3, font_only_pens=("train", "quick", "pressed"))
+    base = build_small_task(data_dir, tmp_path)
+    twice = build_small_task(data_dir, tmp_path, font_only_pen_per_font=2, font_only_pens=("train", "quick"))
+    thrice = build_small_task(
+        data_dir, tmp_path, font_only_pen_per_font=3, font_only_pens=("train", "quick", "pressed")
+    )
     real = [ROOTS.index(c) for c in BANGLALEKHA_CLASSES]
 
     def per_root(task) -> np.ndarray:

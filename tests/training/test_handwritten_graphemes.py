@@ -12,11 +12,11 @@ from tests.training.fake_bengali import (
     BANGLALEKHA_CLASSES,
     BANGLALEKHA_WRITERS,
     ROOTS,
+    build_small_task,
     requires_bengali_rendering,
     write_fake_bengali,
 )
 from training.data.bengali_render import find_fonts
-from training.data.handwriting_task import HandwritingSpec, build_handwriting_task
 from training.data.handwritten_graphemes import RealRoots, load_banglalekha, on_square, split_by_writer
 from training.data.pen import HELDOUT_PEN, TRAIN_PEN, redraw, skeleton_points
 from training.data.tasks import load_task
@@ -125,18 +125,9 @@ def test_fake_banglalekha_loads(data_dir):
     assert set(roots.roots) == {ROOTS.index(c) for c in BANGLALEKHA_CLASSES}
 
 
-SMALL = HandwritingSpec(
-    compose_per_grapheme=2,
-    pen_per_font=1,
-    font_variants=1,
-    heldout_compose_per_grapheme=1,
-    heldout_pen_per_font=1,
-)
-
-
 @pytest.fixture(scope="module")
 def task(data_dir, tmp_path_factory):
-    return build_handwriting_task(data_dir, 0, SMALL, cache_dir=tmp_path_factory.mktemp("cache"), workers=1)
+    return build_small_task(data_dir, tmp_path_factory.mktemp("cache"), compose_per_grapheme=2)
 
 
 @requires_bengali_rendering
@@ -178,7 +169,6 @@ def test_evaluation_only_builds_no_training_data(data_dir, tmp_path):
 
 @requires_bengali_rendering
 def test_cmaterdb_can_be_left_out_of_training(data_dir, tmp_path):
-    spec = HandwritingSpec(**{**SMALL.__dict__, "cmaterdb": False})
-    task = build_handwriting_task(data_dir, 0, spec, cache_dir=tmp_path, workers=1)
+    task = build_small_task(data_dir, tmp_path, compose_per_grapheme=2, cmaterdb=False)
     counts = {p["name"]: p["samples"] for p in task.provenance if p["split"] == "train"}
     assert counts["CMATERdb 3.1.2 basic characters"] == 0 and len(task.train) == sum(counts.values())
