@@ -8,8 +8,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import pytest
+import torch
 
+from contract.manifest import Manifest
+from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.data.labels import FEMNIST_CLASSES
 
 FONTS = (
@@ -72,3 +76,16 @@ def fake_data_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     write_fake_femnist(root)
     return write_fake_mnist(root)
+
+
+def assert_onnx_matches_torch(run_dir: Path, model_dir: Path) -> None:
+    """The exported model (`model_dir`) gives the run's best checkpoint's logits, head by head."""
+    manifest = Manifest.load(model_dir)
+    model = model_from_checkpoint(load_checkpoint(run_dir / "best.pt"))
+    x = np.random.default_rng(0).normal(size=(5, 1, 28, 28)).astype(np.float32)
+    session = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_out = session.run([h.output for h in manifest.heads], {manifest.input.name: x})
+    with torch.no_grad():
+        torch_out = model(torch.from_numpy(x))
+    for head, value in zip(manifest.heads, onnx_out, strict=True):
+        np.testing.assert_allclose(value, torch_out[head.name].numpy(), atol=1e-4, err_msg=head.name)

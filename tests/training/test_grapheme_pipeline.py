@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import onnxruntime as ort
 import pytest
-import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -15,9 +13,10 @@ from app.config import Settings
 from app.main import create_app
 from contract.graphemes import compose
 from contract.manifest import Manifest
+from tests.training.conftest import assert_onnx_matches_torch
 from tests.training.fake_bengali import requires_bengali_rendering, write_fake_bengali
 from training.__main__ import main
-from training.checkpoint import load_checkpoint, model_from_checkpoint
+from training.checkpoint import load_checkpoint
 from training.data.bengali_render import find_fonts, render
 
 pytestmark = requires_bengali_rendering
@@ -67,16 +66,7 @@ def test_manifest_asks_for_composition(trained):
 
 
 def test_onnx_matches_torch_on_every_head(trained):
-    run_dir, model_dir = trained
-    manifest = Manifest.load(model_dir)
-    model = model_from_checkpoint(load_checkpoint(run_dir / "best.pt"))
-    x = np.random.default_rng(0).normal(size=(5, 1, 28, 28)).astype(np.float32)
-    session = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
-    onnx_out = session.run([h.output for h in manifest.heads], {manifest.input.name: x})
-    with torch.no_grad():
-        torch_out = model(torch.from_numpy(x))
-    for head, value in zip(manifest.heads, onnx_out, strict=True):
-        np.testing.assert_allclose(value, torch_out[head.name].numpy(), atol=1e-4, err_msg=head.name)
+    assert_onnx_matches_torch(*trained)
 
 
 def png(image: np.ndarray) -> bytes:
