@@ -169,6 +169,66 @@ def ink_contrast(gray: np.ndarray, ink_is_dark: bool, cfg: PreprocessConfig) -> 
     return contrast if ink_is_dark else -contrast
 
 
+def intensity_histogram(values: np.ndarray, offset: int) -> np.ndarray:
+    """Float64 counts of `values + offset` (non-negative ints), index = value + offset, up to the
+    highest value present. Counts stay exact through OpenCV's float32 histogram: whole numbers up
+    to 2^24, far more pixels than max_side² has."""
+    if values.dtype == np.uint8 and offset == 0:
+        shifted, bins = np.ascontiguousarray(values), 256
+    elif values.dtype == np.int16 and offset == 255 and values.size:
+        # A difference of two uint8 images lies in [-255, 255]; OpenCV's histogram takes no signed
+        # type but is several times faster than np.bincount's cast to intp, so shift and view.
+        shifted, bins = np.ascontiguousarray(values + np.int16(offset)).view(np.uint16), 511
+        if int(shifted.max()) >= bins:
+            shifted = None
+    else:
+        shifted = None
+    if shifted is None:
+        return np.bincount((values.ravel() + offset).astype(np.intp)).astype(np.float64)
+    hist = cv2.calcHist([shifted], [0], None, [bins], [0, bins]).ravel()
+    return hist[: np.flatnonzero(hist)[-1] + 1].astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """`kmeans_2`'s answer, with what was needed to reach it (reused by the noise estimate)."""
+
+    lo: float
+    hi: float
+    n_lo: float
+    n_hi: float
+    split: int  # histogram index (value + offset) of the last level in the low cluster
+    cumulative_count: np.ndarray
+
+
+def kmeans_hist(hist: np.ndarray, offset: int, max_iter: int) -> Clusters:
+    """`kmeans_2` on a histogram from `intensity_histogram`."""
+    present = np.flatnonzero(hist)
+    cumulative_count = np.cumsum(hist)
+    lo = float(present[0] - offset)
+    hi = float(present[-1] - offset)
+    if lo == hi:
+        return Clusters(lo, hi, float(cumulative_count[-1]), 0.0, int(present[0]), cumulative_count)
+    levels = np.arange(hist.size, dtype=np.float64) - offset
+    # Python floats from here on: the same IEEE doubles as numpy's scalars, without their overhead
+    # in a loop that may run many times.
+    counts = cumulative_count.tolist()
+    sums = np.cumsum(hist * levels).tolist()
+    total_count, total_sum = counts[-1], sums[-1]
+    for _ in range(max_iter):
+        # Ties go to the low centre, as in scikit-learn (argmin picks the first).
+        split = math.floor((lo + hi) / 2 + offset)
+        n_lo = counts[split]
+        new_lo = sums[split] / n_lo
+        new_hi = (total_sum - sums[split]) / (total_count - n_lo)
+        if new_lo == lo and new_hi == hi:
+            break
+        lo, hi = new_lo, new_hi
+    split = math.floor((lo + hi) / 2 + offset)
+    n_lo = counts[split]
+    return Clusters(lo, hi, n_lo, total_count - n_lo, split, cumulative_count)
+
+
 def kmeans_2(values: np.ndarray, offset: int, max_iter: int) -> tuple[float, float, float, float]:
     """Lloyd's K-means with K = 2 on integer intensities, run on their histogram.
 
@@ -176,32 +236,21 @@ def kmeans_2(values: np.ndarray, offset: int, max_iter: int) -> tuple[float, flo
     (deterministic; O(levels) per iteration). `values + offset` must be non-negative ints.
     Returns (low centre, high centre, low count, high count).
     """
-    hist = np.bincount((values.ravel() + offset).astype(np.intp)).astype(np.float64)
-    levels = np.arange(hist.size, dtype=np.float64) - offset
-    present = np.flatnonzero(hist)
-    lo, hi = levels[present[0]], levels[present[-1]]
-    if lo == hi:
-        return lo, hi, float(hist.sum()), 0.0
-    cumulative_count = np.cumsum(hist)
-    cumulative_sum = np.cumsum(hist * levels)
-    total_count, total_sum = cumulative_count[-1], cumulative_sum[-1]
-    for _ in range(max_iter):
-        # Ties go to the low centre, as in scikit-learn (argmin picks the first).
-        split = int(np.floor((lo + hi) / 2 + offset))
-        n_lo = cumulative_count[split]
-        new_lo = cumulative_sum[split] / n_lo
-        new_hi = (total_sum - cumulative_sum[split]) / (total_count - n_lo)
-        if new_lo == lo and new_hi == hi:
-            break
-        lo, hi = new_lo, new_hi
-    split = int(np.floor((lo + hi) / 2 + offset))
-    n_lo = float(cumulative_count[split])
-    return float(lo), float(hi), n_lo, float(total_count - n_lo)
+    c = kmeans_hist(intensity_histogram(values, offset), offset, max_iter)
+    return c.lo, c.hi, c.n_lo, c.n_hi
 
 
 def kmeans_split(lo: float, hi: float) -> float:
     """The value at and below which `kmeans_2`'s pixels belong to the low centre."""
     return math.floor((lo + hi) / 2)
+
+
+def quartile_sigma(cumulative: np.ndarray, size: float) -> float:
+    """`robust_sigma` of the first `size` values of a histogram, given its cumulative counts."""
+    if size < 4:
+        return 0.0
+    q1, q3 = np.searchsorted(cumulative, [0.25 * size, 0.75 * size])
+    return float(q3 - q1) / 1.349
 
 
 def robust_sigma(values: np.ndarray) -> float:
@@ -212,19 +261,22 @@ def robust_sigma(values: np.ndarray) -> float:
     if values.size < 4:
         return 0.0
     cumulative = np.cumsum(np.bincount((values.ravel() + 255).astype(np.intp), minlength=511))
-    q1, q3 = np.searchsorted(cumulative, [0.25 * values.size, 0.75 * values.size])
-    return float(q3 - q1) / 1.349
+    return quartile_sigma(cumulative, values.size)
+
+
+def noise_floor(sigma: float, cfg: PreprocessConfig) -> float:
+    """How far the ink centre must lie from the paper centre, given the paper's noise σ."""
+    # Paper texture, grain and a stroke's soft edges widen the paper cluster too, so its σ may be
+    # overestimated: `min_contrast` stays enough unless the noise alone could reach it.
+    enough = max(cfg.min_contrast, cfg.pure_noise_snr * sigma)
+    return min(enough, max(cfg.min_faint_contrast, cfg.noise_snr * sigma))
 
 
 def min_ink_contrast(paper_values: np.ndarray, cfg: PreprocessConfig) -> float:
     """How far the ink centre must lie from the paper centre, given the paper's own noise."""
     if cfg.noise_snr <= 0:
         return cfg.min_contrast
-    sigma = robust_sigma(paper_values)
-    # Paper texture, grain and a stroke's soft edges widen the paper cluster too, so its σ may be
-    # overestimated: `min_contrast` stays enough unless the noise alone could reach it.
-    enough = max(cfg.min_contrast, cfg.pure_noise_snr * sigma)
-    return min(enough, max(cfg.min_faint_contrast, cfg.noise_snr * sigma))
+    return noise_floor(robust_sigma(paper_values), cfg)
 
 
 def border_polarity(gray: np.ndarray, cfg: PreprocessConfig) -> bool | None:
@@ -245,10 +297,24 @@ def border_polarity(gray: np.ndarray, cfg: PreprocessConfig) -> bool | None:
     return None
 
 
+def contrast_clusters(contrast: np.ndarray, cfg: PreprocessConfig) -> Clusters:
+    """K-means (K = 2) on a contrast map (int16, ink > 0): paper below, ink above."""
+    return kmeans_hist(intensity_histogram(contrast, 255), 255, cfg.kmeans_max_iter)
+
+
+def clusters_evidence(clusters: Clusters, cfg: PreprocessConfig) -> tuple[float, float, float]:
+    """(paper centre, ink centre, the least ink centre that is ink) of `contrast_clusters`.
+
+    The paper's noise is read off the same histogram: the paper cluster is its first levels."""
+    if cfg.noise_snr <= 0:
+        return clusters.lo, clusters.hi, cfg.min_contrast
+    sigma = quartile_sigma(clusters.cumulative_count, clusters.n_lo)
+    return clusters.lo, clusters.hi, noise_floor(sigma, cfg)
+
+
 def contrast_evidence(contrast: np.ndarray, cfg: PreprocessConfig) -> tuple[float, float, float]:
     """K-means on a contrast map: (paper centre, ink centre, the least ink centre that is ink)."""
-    paper, ink, _, _ = kmeans_2(contrast, offset=255, max_iter=cfg.kmeans_max_iter)
-    return paper, ink, min_ink_contrast(contrast[contrast <= kmeans_split(paper, ink)], cfg)
+    return clusters_evidence(contrast_clusters(contrast, cfg), cfg)
 
 
 def _rule_band(ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -277,7 +343,7 @@ def _remove_horizontal_rules(out: np.ndarray, threshold: float, cfg: PreprocessC
     runs = cv2.morphologyEx(level, cv2.MORPH_OPEN, np.ones((1, run), np.uint8))
     long = runs > threshold
     # Cheap first: a rule leaves long runs in (nearly) every column, the first and last included.
-    covered = long.any(axis=0)
+    covered = np.asarray(long.any(axis=0))
     if covered.mean() < cfg.rule_span or not (covered[:2].any() and covered[-2:].any()):
         return False
     count, labels, stats, _ = cv2.connectedComponentsWithStats(long.astype(np.uint8), connectivity=8)
@@ -305,23 +371,74 @@ def _remove_horizontal_rules(out: np.ndarray, threshold: float, cfg: PreprocessC
     return found
 
 
+def rules_possible(contrast: np.ndarray, threshold: float, cfg: PreprocessConfig) -> tuple[bool, bool]:
+    """Whether rules along the rows, and along the columns, may be there at all: cheap and never
+    wrong the other way. A rule's long runs are ink-dark pixels in (nearly) every column it
+    crosses, the first and the last included; a glyph in the middle of its paper leaves most
+    columns and rows without any, and then the rule search is skipped."""
+    if threshold < 0:  # every clipped level would pass: nothing can be ruled out here
+        return True, True
+    h, w = contrast.shape
+    if h == 0 or w == 0:
+        return False, False
+    # Is any pixel of a column (of a row) ink-dark: its maximum is (OpenCV's reduce: a fraction of
+    # numpy's time on a small image).
+    column_max = cv2.reduce(contrast, 0, cv2.REDUCE_MAX).ravel()
+    row_max = cv2.reduce(contrast, 1, cv2.REDUCE_MAX).ravel()
+
+    def covers(dark_at: np.ndarray, length: int, across: int) -> bool:
+        if length < 8 or across < 3:
+            return False
+        # OpenCV opens with an even kernel's anchor off centre, so a long run may sit a pixel off
+        # the dark pixels it comes from: the test widens them by one each side.
+        hit = dark_at.copy()
+        hit[1:] |= dark_at[:-1]
+        hit[:-1] |= dark_at[1:]
+        return bool(hit.mean() >= cfg.rule_span and hit[:2].any() and hit[-2:].any())
+
+    return covers(column_max > threshold, w, h), covers(row_max > threshold, h, w)
+
+
+def without_rules(
+    contrast: np.ndarray, clusters: Clusters, cfg: PreprocessConfig
+) -> tuple[np.ndarray, Clusters]:
+    """`remove_rules` given the contrast's K-means, and the K-means of what it returns (the same
+    one when no rule was found)."""
+    if cfg.rule_run <= 0:
+        return contrast, clusters
+    # What is ink-dark here: the K-means split between paper and everything darker (rules included;
+    # on a small crop the rules may cover a third of it, too many for a robust noise estimate).
+    threshold = max(cfg.min_faint_contrast, (clusters.lo + clusters.hi) / 2)
+    along_rows, along_columns = rules_possible(contrast, threshold, cfg)
+    if not (along_rows or along_columns):
+        return contrast, clusters
+    out = contrast.astype(np.float32)
+    # Removing rules only lowers the contrast, so what the test ruled out stays ruled out.
+    rows = along_rows and _remove_horizontal_rules(out, threshold, cfg)
+    transposed = np.ascontiguousarray(out.T)
+    columns = along_columns and _remove_horizontal_rules(transposed, threshold, cfg)
+    if not (rows or columns):
+        return contrast, clusters
+    removed = np.clip(np.rint(transposed.T), -255, 255).astype(np.int16)
+    return removed, contrast_clusters(removed, cfg)
+
+
 def remove_rules(contrast: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     """The contrast (int16, ink > 0) without printed rules: straight lines crossing (nearly) the
     whole image along the rows or the columns. A stroke crossing a rule keeps what is darker than
     the rule, and the gap the rule leaves in it is bridged where the stroke goes on both sides."""
     if cfg.rule_run <= 0:
         return contrast
-    # What is ink-dark here: the K-means split between paper and everything darker (rules included;
-    # on a small crop the rules may cover a third of it, too many for a robust noise estimate).
-    paper, ink, _, _ = kmeans_2(contrast, offset=255, max_iter=cfg.kmeans_max_iter)
-    threshold = max(cfg.min_faint_contrast, (paper + ink) / 2)
-    out = contrast.astype(np.float32)
-    rows = _remove_horizontal_rules(out, threshold, cfg)
-    transposed = np.ascontiguousarray(out.T)
-    columns = _remove_horizontal_rules(transposed, threshold, cfg)
-    if not (rows or columns):
-        return contrast
-    return np.clip(np.rint(transposed.T), -255, 255).astype(np.int16)
+    return without_rules(contrast, contrast_clusters(contrast, cfg), cfg)[0]
+
+
+def ink_evidence(
+    gray: np.ndarray, ink_is_dark: bool, cfg: PreprocessConfig
+) -> tuple[np.ndarray, float, float, float]:
+    """The contrast for one polarity, rules removed, with its (paper, ink, least ink) centres."""
+    contrast = ink_contrast(gray, ink_is_dark, cfg)
+    contrast, clusters = without_rules(contrast, contrast_clusters(contrast, cfg), cfg)
+    return (contrast, *clusters_evidence(clusters, cfg))
 
 
 def ink_strength(gray: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
@@ -343,13 +460,11 @@ def ink_strength(gray: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     mixed = dark is None
     if dark is None:
         dark = n_lo <= n_hi  # a mixed border: the minority cluster is the ink ...
-    contrast = remove_rules(ink_contrast(gray, dark, cfg), cfg)
-    paper, ink, least = contrast_evidence(contrast, cfg)
+    contrast, paper, ink, least = ink_evidence(gray, dark, cfg)
     if mixed and 0 < cfg.border_paper_share <= 1:
         # ... unless the other polarity's strokes stand out far more from their own paper noise
         # (a shadow's edge across a small crop makes the lit paper the minority).
-        other = remove_rules(ink_contrast(gray, not dark, cfg), cfg)
-        o_paper, o_ink, o_least = contrast_evidence(other, cfg)
+        other, o_paper, o_ink, o_least = ink_evidence(gray, not dark, cfg)
         if (o_ink - o_paper) / max(o_least, 1e-6) > 1.5 * (ink - paper) / max(least, 1e-6):
             contrast, paper, ink, least = other, o_paper, o_ink, o_least
     if ink - paper < least:
@@ -358,16 +473,28 @@ def ink_strength(gray: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     return np.clip(strength, 0.0, 1.0)
 
 
+def connected_parts(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """cv2.connectedComponentsWithStats, 8-connected, with 16-bit labels where they cannot run out
+    (fewer pixels than 2^16): the same parts and labels, in much less time."""
+    ltype = cv2.CV_16U if mask.size < 65535 else cv2.CV_32S
+    return cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=ltype)
+
+
 def remove_specks(strength: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     """Keep the ink parts that are not specks; zero everything else (paper texture included)."""
     mask = (strength > 0.5).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    count, labels, stats, _ = connected_parts(mask)
     if count <= 1:
         raise NoInkError("no ink found: the image has no marks that stand out from the background")
     areas = stats[1:, cv2.CC_STAT_AREA]
     if cfg.min_elongation > 0:
-        largest = (labels == 1 + int(np.argmax(areas))).astype(np.float32)
-        if areas.max() < cfg.min_elongation * stroke_width(largest) ** 2:
+        k = 1 + int(np.argmax(areas))
+        # Its bounding box and a pixel around it (the image's own edge where the box meets it,
+        # so the erosion in stroke_width sees what it sees on the whole image).
+        x, y, w, h = stats[k, :4]
+        y0, x0 = max(0, y - 1), max(0, x - 1)
+        part = labels[y0 : y + h + 1, x0 : x + w + 1] == k
+        if areas.max() < cfg.min_elongation * stroke_width(part.astype(np.float32)) ** 2:
             raise NoInkError("no ink found: the marks are specks or blobs, not strokes")
     keep = np.zeros(count, dtype=np.uint8)
     keep[1:] = areas >= cfg.min_component_fraction * areas.max()
