@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -20,7 +21,7 @@ from training.writers.config import WriterConfig, load_writer_config
 from training.writers.data import most_prolific, split_within_writers, split_writers
 from training.writers.export import export_embedding
 from training.writers.metrics import enrol_identify, equal_error_rate, grouped_accuracy
-from training.writers.train import closed_data, train_closed, train_open
+from training.writers.train import closed_data, group_batches, random_shift, train_closed, train_open
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -190,3 +191,47 @@ def test_open_set_export_is_served_by_the_service(tmp_path: Path):
             assert client.post("/writers", data={"name": writer}, files=own[:4]).status_code == 201
         answer = client.post("/identify/writer", files=files["f0001"][4:]).json()
         assert answer["characters"] == 2 and {c["name"] for c in answer["candidates"]} == {"f0000", "f0001"}
+
+
+# --- training options: groups of one writer, shifted inputs -----------------------------------
+
+
+def test_group_batches_hold_whole_groups_of_one_writer():
+    y = np.repeat(np.arange(5), 13)
+    batches = group_batches(y, group=4, size=8, rng=np.random.default_rng(0))
+    seen = np.concatenate(batches)
+    assert len(seen) == len(np.unique(seen)) == 5 * 12  # each writer's remainder of 1 sits out
+    for batch in batches:
+        groups = y[batch].reshape(-1, 4)
+        assert (groups == groups[:, :1]).all() and len(batch) <= 8
+
+
+def test_random_shift_moves_ink_and_fills_with_paper():
+    x = torch.full((3, 1, 8, 8), -0.5)
+    x[:, :, 3:5, 3:5] = 2.0
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(random_shift(x, 0, -0.5, generator), x)
+    moved = random_shift(x, 2, -0.5, generator)
+    assert moved.shape == x.shape and set(moved.unique().tolist()) <= {-0.5, 2.0}
+    assert torch.equal((moved == 2.0).sum(dim=(1, 2, 3)), torch.full((3,), 4))  # ink kept whole
+
+
+def test_open_set_trains_on_groups_and_shifts(tmp_path: Path):
+    data_dir = write_fake_femnist(tmp_path / "data", writers=10)
+    cfg = load_writer_config(
+        REPO / "training/configs/writers_open.yaml",
+        [
+            f"data_dir={data_dir}",
+            "epochs=1",
+            "threads=1",
+            "train_writers=0.6",
+            "val_writers=0.2",
+            "model_kwargs.widths=[8, 8, 8]",
+            "embedding_dim=16",
+            "group_size=4",
+            "shift=1",
+            "select=[5, 5]",
+        ],
+    )
+    _, report = train_open(cfg, tmp_path / "run")
+    assert np.isfinite(report["heldout_k5_q5_top1"])

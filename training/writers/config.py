@@ -41,6 +41,14 @@ class WriterConfig:
     embedding_dim: int = 128
     arcface_scale: float = 30.0
     arcface_margin: float = 0.3
+    # Open set: the service compares the mean direction of several characters, so besides each
+    # character the loss also scores the mean of `group_size` characters of one writer (weight
+    # `group_weight`); batches are then made of such groups. 1: single characters only.
+    group_size: int = 1
+    group_weight: float = 1.0
+    # Random translation of each training input by up to this many pixels (padding with paper):
+    # where a character sits on the canvas says nothing about its writer. 0: none.
+    shift: int = 0
     epochs: int = 20
     batch_size: int = 128
     lr: float = 1e-3
@@ -49,6 +57,8 @@ class WriterConfig:
     limit_writers: int = 0  # >0: only this many writers (smoke runs)
     limit_per_writer: int = 0  # >0: at most this many samples per writer (smoke runs)
     aggregate: tuple[int, ...] = (5, 20)  # closed set: characters of one writer judged together
+    # Open set: the validation cell (enrolled, query characters) whose top-1 picks the epoch.
+    select: tuple[int, int] = (5, 1)
     enrol: tuple[int, ...] = (1, 5, 10, 20)  # open set: characters enrolled per writer
     query: tuple[int, ...] = (1, 5, 20)  # open set: characters per identification
 

@@ -26,9 +26,38 @@ from training.writers.models import ArcFace, WriterCNN3, WriterEmbeddingNet
 Score = Callable[[], float]
 
 
+Batches = Callable[[np.random.Generator | None], list[np.ndarray]]
+
+
 def batches(n: int, size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
     order = rng.permutation(n) if rng is not None else np.arange(n)
     return [order[i : i + size] for i in range(0, n, size)]
+
+
+def group_batches(y: np.ndarray, group: int, size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    """Batches of whole groups: each writer's samples shuffled and cut into groups of `group`
+    consecutive indices (a remainder sits out this epoch), the groups shuffled, `size // group`
+    groups a batch."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    groups = []
+    for writer in np.unique(y):
+        own = rng.permutation(np.flatnonzero(y == writer))
+        groups += [own[i : i + group] for i in range(0, len(own) - group + 1, group)]
+    order = rng.permutation(len(groups))
+    per_batch = max(size // group, 1)
+    return [
+        np.concatenate([groups[j] for j in order[i : i + per_batch]]) for i in range(0, len(order), per_batch)
+    ]
+
+
+def random_shift(x: torch.Tensor, shift: int, fill: float, generator: torch.Generator) -> torch.Tensor:
+    """Each image moved by up to `shift` pixels each way, the uncovered border filled with paper."""
+    if shift <= 0:
+        return x
+    size = x.shape[-1]
+    padded = F.pad(x, (shift, shift, shift, shift), value=fill)
+    offsets = torch.randint(0, 2 * shift + 1, (len(x), 2), generator=generator).tolist()
+    return torch.stack([padded[i, :, r : r + size, c : c + size] for i, (r, c) in enumerate(offsets)])
 
 
 @torch.no_grad()
@@ -46,17 +75,23 @@ def fit(
     train: WriterSet,
     score: Score,
     cfg: WriterConfig,
+    make_batches: Batches | None = None,
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     """AdamW + cosine schedule; returns the model at its best validation score, and the history."""
+    if make_batches is None:
+
+        def make_batches(rng: np.random.Generator | None) -> list[np.ndarray]:
+            return batches(len(train), cfg.batch_size, rng)
+
     optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * len(batches(len(train), cfg.batch_size, None))
+    steps = cfg.epochs * len(make_batches(None))
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=cfg.lr, total_steps=max(steps, 1))
     rng = np.random.default_rng(cfg.seed)
     best, best_state, history = -np.inf, copy.deepcopy(model.state_dict()), []
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         started, total = time.perf_counter(), 0.0
-        for index in batches(len(train), cfg.batch_size, rng):
+        for index in make_batches(rng):
             if len(index) < 2:  # BatchNorm needs two
                 continue
             loss = loss_of(torch.from_numpy(train.x[index]), torch.from_numpy(train.y[index]))
@@ -133,19 +168,34 @@ def train_open(cfg: WriterConfig, run_dir: Path) -> tuple[WriterEmbeddingNet, di
     train, val, held_out = femnist_open(cfg)
     model = WriterEmbeddingNet(cfg.embedding_dim, input_size=train.x.shape[-1], **cfg.model_kwargs)
     arcface = ArcFace(cfg.embedding_dim, int(train.y.max()) + 1, cfg.arcface_scale, cfg.arcface_margin)
-    # Validation writers: mean-of-5 enrolment, single characters, top-1 (the hardest common case).
-    pick = (min(5, max(cfg.enrol)), 1)
+    # Validation writers: top-1 in the `select` cell picks the epoch (and the threshold cell below).
+    pick = (min(cfg.select[0], max(cfg.enrol)), cfg.select[1])
 
     def score() -> float:
         cell = open_set_report(outputs(model, val.x), val.writer_ids, (pick[0],), (pick[1],), cfg.seed)
         return cell.get(f"k{pick[0]}_q{pick[1]}_top1", 0.0)
 
+    group = max(cfg.group_size, 1)
+    paper = -cfg.preprocess.mean / cfg.preprocess.std  # an empty canvas pixel, normalised
+    generator = torch.Generator().manual_seed(cfg.seed)
+
     def loss_of(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(arcface(model(x), y), y)
+        embeddings = model(random_shift(x, cfg.shift, paper, generator))
+        loss = F.cross_entropy(arcface(embeddings, y), y)
+        if group > 1:  # rows come in groups of one writer (group_batches)
+            means = F.normalize(embeddings.view(-1, group, embeddings.shape[1]).mean(dim=1), dim=1)
+            labels = y.view(-1, group)[:, 0]
+            loss = loss + cfg.group_weight * F.cross_entropy(arcface(means, labels), labels)
+        return loss
+
+    def make_batches(rng: np.random.Generator | None) -> list[np.ndarray]:
+        if group > 1:
+            return group_batches(train.y, group, cfg.batch_size, rng)
+        return batches(len(train), cfg.batch_size, rng)
 
     started = time.perf_counter()
     params = [*model.parameters(), *arcface.parameters()]
-    model, history = fit(model, loss_of, params, train, score, cfg)
+    model, history = fit(model, loss_of, params, train, score, cfg, make_batches)
     report = {
         f"heldout_{k}": v
         for k, v in open_set_report(
