@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contract.manifest import ContractFile, InputSpec, OnnxFile, TrainingInfo, check_input_matches
 from contract.preprocessing import PreprocessConfig
+from contract.writer_decision import OpenSetCalibration
 
 WRITER_MANIFEST_FILE = "writer_manifest.json"
 
@@ -47,6 +48,10 @@ class WriterManifest(ContractFile):
     # characters scores higher, for the right writer and the wrong ones alike, so one threshold
     # would call almost every multi-character query known. Empty in older manifests.
     thresholds_by_query: dict[int, float] = Field(default_factory=dict)
+    # The open-set operating point: thresholds per (enrolled, query) character count measured on
+    # writers the embedder never trained on (contract/writer_decision.py). When present it decides;
+    # `threshold` and `thresholds_by_query` stay for older readers.
+    open_set: OpenSetCalibration | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     training: TrainingInfo
 
@@ -55,9 +60,13 @@ class WriterManifest(ContractFile):
         check_input_matches(self.input, self.preprocessing)
         return self
 
-    def threshold_for(self, characters: int) -> float:
-        """The threshold for a query of this many characters: interpolated in log(count) between
-        the measured counts, held at the ends; the single `threshold` when none were measured."""
+    def threshold_for(self, characters: int, enrolled: int | None = None) -> float:
+        """The threshold for a query of this many characters against a writer enrolled with
+        `enrolled` characters: the open-set calibration's when there is one (its default enrolment
+        size when `enrolled` is None); else interpolated in log(count) between the per-query
+        thresholds, held at the ends; else the single `threshold`."""
+        if self.open_set is not None:
+            return self.open_set.threshold(characters, enrolled)
         if not self.thresholds_by_query:
             return self.threshold
         counts = sorted(self.thresholds_by_query)

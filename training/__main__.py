@@ -2,7 +2,8 @@
 
 `prepare-data` builds the data folder those read from the public releases (training/prepare_data.py).
 
-`writers-closed` and `writers-open` train writer identification (training/writers/).
+`writers-closed` and `writers-open` train writer identification (training/writers/); `writers-calibrate`
+sets a writer model's open-set thresholds on held-out writers and writes their report.
 
 `train` and `grid` run unchanged under `torchrun --nproc_per_node N -m training ...` (training.distributed).
 """
@@ -126,6 +127,17 @@ def main(argv: list[str] | None = None) -> None:
         writers.add_argument("--run-dir", type=Path, help="default: runs/<name>")
         if name == "writers-open":
             writers.add_argument("--export", type=Path, metavar="MODEL_DIR", help="e.g. models/writers")
+    calibrate = sub.add_parser(
+        "writers-calibrate",
+        help="set a writer model's open-set thresholds on held-out writers and report them (docs/)",
+    )
+    calibrate.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "writers")
+    calibrate.add_argument("--data-dir", type=Path, help="default: HWR_DATA_DIR or ../shared/data")
+    calibrate.add_argument("--report", type=Path, default=REPO_ROOT / "docs" / "writers_open_set.md")
+    calibrate.add_argument(
+        "--figure", type=Path, default=REPO_ROOT / "docs" / "images" / "writers_open_set.png"
+    )
+    calibrate.add_argument("--no-manifest", action="store_true", help="report only, leave the manifest")
 
     prepare = sub.add_parser(
         "prepare-data", help="build the training data folder from the public original releases"
@@ -178,6 +190,19 @@ def main(argv: list[str] | None = None) -> None:
         )
         for path in export_repository(args.models, args.out, options):
             print(f"wrote {path}")
+        return
+    if args.command == "writers-calibrate":
+        from training.config import default_data_dir
+        from training.writers.calibrate import run_calibration
+
+        run_calibration(
+            args.model,
+            args.data_dir or default_data_dir(),
+            args.report,
+            args.figure,
+            command,
+            update_manifest=not args.no_manifest,
+        )
         return
     if args.command.startswith("writers-"):
         run_writers(args, command)
@@ -242,6 +267,10 @@ def run_writers(args: argparse.Namespace, command: str) -> None:
         model, report = train_open(cfg, run_dir)
         if args.export:
             print(f"exported {export_embedding(model, cfg, report, args.export, command)}")
+            # The open-set thresholds, set on the validation writers through the exported graph.
+            from training.writers.calibrate import run_calibration
+
+            run_calibration(args.export, cfg.data_path, None, None, command)
     print(json.dumps(report, indent=2))
 
 
