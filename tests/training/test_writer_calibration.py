@@ -140,3 +140,36 @@ def test_strangers_are_answered_unknown_at_the_documented_rate():
     margin = 3 * np.sqrt(documented * (1 - documented) / n) + 0.02
     assert row["strangers_unknown"] >= documented - margin, row
     assert row["false_reject"] <= manifest.open_set.false_reject + 0.03, row
+
+
+def test_an_exported_model_is_calibrated_from_its_own_split(tmp_path: Path):
+    from tests.training.conftest import write_fake_femnist
+    from training.writers.calibrate import run_calibration
+    from training.writers.config import load_writer_config
+    from training.writers.export import export_embedding
+    from training.writers.train import train_open
+
+    data_dir = write_fake_femnist(tmp_path / "data", writers=10)
+    cfg = load_writer_config(
+        REPO / "training/configs/writers_open.yaml",
+        [
+            f"data_dir={data_dir}",
+            "epochs=1",
+            "threads=1",
+            "train_writers=0.6",
+            "val_writers=0.2",
+            "model_kwargs.widths=[8, 8, 8]",
+            "embedding_dim=16",
+        ],
+    )
+    model, report = train_open(cfg, tmp_path / "run")
+    export_embedding(model, cfg, report, tmp_path / "model", "pytest")
+    docs = tmp_path / "docs"
+    metrics = run_calibration(
+        tmp_path / "model", data_dir, docs / "open_set.md", docs / "images" / "open_set.png", "pytest"
+    )
+    manifest = WriterManifest.load(tmp_path / "model")
+    assert manifest.open_set is not None and manifest.open_set.writers == 2  # the validation writers
+    # Two held-out writers, both enrolled: no strangers, so that rate is not a number and stays out.
+    assert {k for k, v in metrics.items() if np.isfinite(v)} <= set(manifest.metrics)
+    assert (docs / "open_set.md").is_file() and (docs / "images" / "open_set.png").is_file()
