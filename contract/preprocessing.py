@@ -481,12 +481,23 @@ def connected_parts(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.n
 
 
 def remove_specks(strength: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
-    """Keep the ink parts that are not specks; zero everything else (paper texture included)."""
+    """Keep the ink parts that are not specks; zero everything else (paper texture included).
+    Raises NoInkError when the largest part is a blob, not a stroke (see `keep_parts`)."""
+    kept, strokes = keep_parts(strength, cfg)
+    if not strokes:
+        raise NoInkError("no ink found: the marks are specks or blobs, not strokes")
+    return kept
+
+
+def keep_parts(strength: np.ndarray, cfg: PreprocessConfig) -> tuple[np.ndarray, bool]:
+    """The ink parts that are not specks (everything else zeroed), and whether the largest is a
+    stroke rather than a blob (always, with `min_elongation` 0)."""
     mask = (strength > 0.5).astype(np.uint8)
     count, labels, stats, _ = connected_parts(mask)
     if count <= 1:
         raise NoInkError("no ink found: the image has no marks that stand out from the background")
     areas = stats[1:, cv2.CC_STAT_AREA]
+    strokes = True
     if cfg.min_elongation > 0:
         k = 1 + int(np.argmax(areas))
         # Its bounding box and a pixel around it (the image's own edge where the box meets it,
@@ -494,14 +505,13 @@ def remove_specks(strength: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
         x, y, w, h = stats[k, :4]
         y0, x0 = max(0, y - 1), max(0, x - 1)
         part = labels[y0 : y + h + 1, x0 : x + w + 1] == k
-        if areas.max() < cfg.min_elongation * stroke_width(part.astype(np.float32)) ** 2:
-            raise NoInkError("no ink found: the marks are specks or blobs, not strokes")
+        strokes = bool(areas.max() >= cfg.min_elongation * stroke_width(part.astype(np.float32)) ** 2)
     keep = np.zeros(count, dtype=np.uint8)
     keep[1:] = areas >= cfg.min_component_fraction * areas.max()
     kept = keep[labels]
     # One pixel of margin keeps the soft edges of the kept strokes.
     near = cv2.dilate(kept, np.ones((3, 3), np.uint8))
-    return strength * near
+    return strength * near, strokes
 
 
 def ink_box(strength: np.ndarray) -> tuple[int, int, int, int]:
@@ -525,10 +535,11 @@ def find_ink(gray: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     three times its size around it, at the resolution of `gray`, where it has more pixels.
     """
     work = downscale(gray, cfg.work_side) if cfg.work_side else gray
-    strength = remove_specks(ink_strength(work, cfg), cfg)
+    strength, strokes = keep_parts(ink_strength(work, cfg), cfg)
     top, bottom, left, right = ink_box(strength)
+    first_look = strength[top:bottom, left:right]
     if max(bottom - top, right - left) >= cfg.min_ink_side or work.shape == gray.shape:
-        return strength[top:bottom, left:right]
+        return _strokes_only(first_look, strokes)
     # Each axis has its own ratio: `downscale` rounds each side, so on a strip a few pixels high
     # the vertical one is far from the horizontal one (8 → 2 rows is 4×, 520 → 160 columns 3.25×),
     # and the vertical ratio applied to x put the crop past the image's right edge.
@@ -538,12 +549,22 @@ def find_ink(gray: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
     y0, y1 = max(0, round(centre_y - half)), min(gray.shape[0], round(centre_y + half))
     x0, x1 = max(0, round(centre_x - half)), min(gray.shape[1], round(centre_x + half))
     if y1 <= y0 or x1 <= x0:  # nothing to look at closer (rounding at an edge): keep the first look
-        return strength[top:bottom, left:right]
+        return _strokes_only(first_look, strokes)
     closer = downscale(gray[y0:y1, x0:x1], cfg.work_side)
     try:
-        return crop_to_ink(remove_specks(ink_strength(closer, cfg), cfg))
+        near, near_strokes = keep_parts(ink_strength(closer, cfg), cfg)
+        crop = crop_to_ink(near)
     except NoInkError:  # the close-up lost it (e.g. too little paper around): keep the first look
-        return strength[top:bottom, left:right]
+        return _strokes_only(first_look, strokes)
+    # A small mark may be a blob of a few pixels at work size and a stroke close up: either look
+    # seeing a stroke is enough.
+    return _strokes_only(first_look if not near_strokes and strokes else crop, strokes or near_strokes)
+
+
+def _strokes_only(crop: np.ndarray, strokes: bool) -> np.ndarray:
+    if not strokes:
+        raise NoInkError("no ink found: the marks are specks or blobs, not strokes")
+    return crop
 
 
 def fit(image: np.ndarray, size: int) -> np.ndarray:
