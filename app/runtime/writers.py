@@ -24,16 +24,18 @@ log = logging.getLogger(__name__)
 class WriterService:
     embedder: WriterEmbedder
     store: WriterStore
-    fixed_threshold: float | None  # HWR_WRITER_THRESHOLD; else the manifest's, per query size
+    fixed_threshold: float | None  # HWR_WRITER_THRESHOLD; else the manifest's open-set table
 
     @property
     def version(self) -> str:
         return self.embedder.manifest.version
 
-    def threshold(self, characters: int) -> float:
+    def threshold(self, characters: int, enrolled: int | None = None) -> float:
+        """The bar for a query of `characters` against a writer enrolled with `enrolled` characters
+        (contract/writer_decision.py; None: the calibration's default enrolment size)."""
         if self.fixed_threshold is not None:
             return self.fixed_threshold
-        return self.embedder.manifest.threshold_for(characters)
+        return self.embedder.manifest.threshold_for(characters, enrolled)
 
 
 class Writers:

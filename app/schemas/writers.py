@@ -33,8 +33,8 @@ class IdentifyResponse(BaseModel):
     model: ModelRef
     characters: int = Field(description="Images the query's embedding was averaged over.")
     threshold: float = Field(
-        description="The score the best candidate needed: the model's, for this many characters "
-        "(or `HWR_WRITER_THRESHOLD`)."
+        description="The score the best candidate needed: the model's calibrated threshold for "
+        "this many characters and the best candidate's enrolled samples (or `HWR_WRITER_THRESHOLD`)."
     )
     unknown: bool = Field(description="True when no enrolled writer scores at least `threshold`.")
     writer: Candidate | None = Field(description="The best candidate, or null when `unknown`.")

@@ -111,7 +111,8 @@ def identify(service: WriterService, uploads: list[BinaryIO], settings: Settings
     matches = rank_writers(mean_embedding(embeddings), ids, means, k)
     names = service.store.names([m.writer_id for m in matches])
     candidates = [Candidate(id=m.writer_id, name=names.get(m.writer_id, ""), score=m.score) for m in matches]
-    threshold = service.threshold(len(embeddings))
+    best = service.store.get(matches[0].writer_id) if matches else None
+    threshold = service.threshold(len(embeddings), best.samples if best else None)
     known = bool(candidates) and candidates[0].score >= threshold
     manifest = service.embedder.manifest
     return IdentifyResponse(

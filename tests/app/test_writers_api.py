@@ -340,3 +340,26 @@ def test_embeddings_run_in_chunks_with_the_same_result(writer_model: Path):
     chunked.session.run = counting_run
     np.testing.assert_allclose(chunked.embed(batch), load_embedder(writer_model).embed(batch), atol=1e-5)
     assert sizes == [2, 2, 1]
+
+
+def test_the_open_set_threshold_follows_the_best_writers_enrolment(
+    make_client: Client, model_dir: Path, tmp_path: Path, db: Path
+):
+    from contract.writer_decision import OpenSetCalibration
+    from contract.writer_manifest import WriterManifest
+
+    # A table where a writer enrolled with one character needs little, with ten a lot.
+    model = write_writer_model(tmp_path / "model", threshold=0.5)
+    manifest = WriterManifest.load(model)
+    table = OpenSetCalibration(
+        false_reject=0.05, enrolled=(1, 10), query=(1, 5), thresholds=((-0.9, -0.8), (0.95, 0.99))
+    )
+    (model / "writer_manifest.json").write_text(
+        manifest.model_copy(update={"open_set": table}).model_dump_json()
+    )
+    client = make_client(model_dir, writer_model_dir=model, writer_db=str(db))
+    few = client.post("/writers", data={"name": "Few"}, files=glyphs("A", 1)).json()
+    answer = client.post("/identify/writer", files=glyphs("A", 1)).json()
+    assert answer["candidates"][0]["id"] == few["id"]
+    assert answer["threshold"] == pytest.approx(table.threshold(1, 1)) == pytest.approx(-0.9)
+    assert answer["unknown"] is False
