@@ -23,7 +23,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.config import Settings
 from app.errors import ServiceError
@@ -41,7 +41,7 @@ class Read:
     truth: str
     labels: str  # the first answer of every character read (spaces and newlines dropped)
     confidences: tuple[float, ...]
-    by_lexicon: dict[str, str]  # lexicon → its reading (spaces and newlines dropped, upper case)
+    by_lexicon: dict[str, str] = field(default_factory=dict)  # lexicon → its reading (no spaces, upper case)
 
 
 # The service's own limits, except that no sample is refused for its number of candidate pieces.
