@@ -33,6 +33,7 @@ from app.logs import request_id_var, stamp_request_ids
 from app.metrics import Metrics, forget_this_process
 from app.runtime.batching import DynamicBatcher
 from app.runtime.compute import Compute
+from app.runtime.memory import fix_mmap_threshold
 from app.runtime.registry import ModelRegistry, load_models
 from app.runtime.writers import Writers
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Once per process, never per request and never at import.
         if settings.opencv_threads:
             cv2.setNumThreads(settings.opencv_threads)
+        fix_mmap_threshold(settings.malloc_mmap_threshold_bytes)
         app.state.registry = load_models(
             settings.model_dir,
             settings.ort_intra_op_threads,
