@@ -58,13 +58,13 @@ lock: | $(BIN)/python ## recompile requirements/serve-{cpu,gpu}.txt (hash-pinned
 	$(BIN)/uv pip compile pyproject.toml --extra gpu --extra postgres $(LOCK_FLAGS) -o requirements/serve-gpu.txt
 
 proofs: $(VENV)/.dev ## the hardening proofs of docs/reliability.md (~9 min on 2 cores: 10k bodies, 2x2 min schemathesis, 60 s load, image + v2 fuzz, connections, memory)
-	$(BIN)/python -m bench.fuzz_bodies
-	$(BIN)/python -m bench.structure_fuzz
-	$(BIN)/python -m bench.v2_fuzz
-	$(BIN)/python -m bench.schema_fuzz
-	$(BIN)/python -m bench.load_test
-	$(BIN)/python -m bench.hostile_connections
-	$(BIN)/python -m bench.memory_probe
+	$(BIN)/python -m bench.proofs.fuzz_bodies
+	$(BIN)/python -m bench.proofs.structure_fuzz
+	$(BIN)/python -m bench.proofs.v2_fuzz
+	$(BIN)/python -m bench.proofs.schema_fuzz
+	$(BIN)/python -m bench.proofs.load_test
+	$(BIN)/python -m bench.proofs.hostile_connections
+	$(BIN)/python -m bench.proofs.memory_probe
 
 format: $(VENV)/.dev ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

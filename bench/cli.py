@@ -1,11 +1,16 @@
 """What the command-line tools under bench/ share: a `--help` that prints the module's docstring as
 written, the seeded generators' `--count` and `--seed`, the pass/fail verdict of a proof, and the
-whole entry point of a proof that sends generated inputs to the committed models."""
+whole entry point of a proof that sends generated inputs to the committed models, and another
+checkout's contract/preprocessing.py loaded beside this one (timed, or compared, side by side)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 from bench.server import Server, committed_models_server
@@ -49,3 +54,14 @@ def seeded_proof(
         results, failures = run(server, args.count, args.seed)
     print(summary(args.count, args.seed, results))
     return verdict(failures)
+
+
+def load_version(name: str, path: Path) -> ModuleType:
+    """contract/preprocessing.py of any checkout, as a module named after its version."""
+    spec = importlib.util.spec_from_file_location(f"preprocessing_{name}", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module

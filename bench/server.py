@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,3 +118,15 @@ def post_status(url: str, body: bytes, headers: Mapping[str, str], timeout_s: fl
         return str(exc.code)
     except (OSError, http.client.HTTPException) as exc:
         return type(exc).__name__
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn runs in-process; this also covers any worker children)."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            with suppress(OSError):
+                todo += [int(c) for c in children.read_text().split()]
+    return pids

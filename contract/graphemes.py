@@ -50,7 +50,7 @@ def compose(root: str, vowel: str, consonant: str) -> str:
 
 # Roots that are no consonant (independent vowels, ং, ঃ, ৎ) carry no vowel sign and no consonant sign,
 # except candrabindu (আঁ, উঁ) and the ya-phala + া spelling of the English "a" sound (অ্যা, এ্যা):
-# every grapheme of the Bengali.AI list obeys this (tests/app/test_graphemes.py).
+# every grapheme of the Bengali.AI list obeys this (tests/contract/test_graphemes.py).
 SIGNS_ON_NON_CONSONANTS = frozenset({(NONE, NONE), (NONE, CANDRABINDU), ("া", "্য")})
 
 

@@ -4,6 +4,13 @@
                ◄── training/   (PyTorch)
                ◄── bench/      (benchmarks, proofs, evaluations; never tests/)
 
+Inside bench/, three packages share the top-level modules (the server on a free port, the command
+lines' parts, the upload set and photo test set) and never import one another:
+
+    bench.perf    the benchmark, A/B runs, stage timings
+    bench.proofs  hardening proofs, and the checks that a change keeps answers identical
+    bench.eval    the models evaluated through the service's path
+
 `contract` is the train↔serve contract; it imports only the standard library, numpy, OpenCV and
 pydantic, so both sides can share it without either importing the other.
 
@@ -67,6 +74,9 @@ def test_one_way_flow(package: str, forbidden: set[str]) -> None:
         assert not names & forbidden, f"{path.relative_to(ROOT)} imports {sorted(names & forbidden)}"
 
 
+BENCH_PACKAGES = {"perf", "proofs", "eval"}
+
+
 def dotted_imports(path: Path) -> set[str]:
     """Every absolute module a file imports, dotted in full (`from app.x import y` gives `app.x`
     and `app.x.y`, since y may be a module)."""
@@ -124,6 +134,27 @@ def test_app_has_a_handful_of_top_level_modules() -> None:
     # New code finds its layer; the top level keeps the entry points and what every layer shares.
     top = {p.stem for p in (ROOT / "app").glob("*.py")}
     assert top <= {"__init__", "__main__", "main", "config", "errors", "logs", "metrics"}, sorted(top)
+
+
+@pytest.mark.parametrize("package", sorted(BENCH_PACKAGES))
+def test_bench_packages_import_only_the_shared_modules_of_bench(package: str) -> None:
+    others = {f"bench.{other}" for other in BENCH_PACKAGES - {package}}
+    for path in sorted((ROOT / "bench" / package).rglob("*.py")):
+        bad = sorted(name for name in dotted_imports(path) if within(name, others))
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_the_shared_modules_of_bench_import_none_of_its_packages() -> None:
+    packages = {f"bench.{package}" for package in BENCH_PACKAGES}
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        bad = sorted(name for name in dotted_imports(path) if within(name, packages))
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_every_bench_package_is_covered() -> None:
+    # A new package under bench/ must be placed in the rules above.
+    packages = {p.name for p in (ROOT / "bench").iterdir() if (p / "__init__.py").is_file()}
+    assert packages == BENCH_PACKAGES, sorted(packages ^ BENCH_PACKAGES)
 
 
 def test_every_first_party_package_is_covered() -> None:

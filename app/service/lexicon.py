@@ -235,7 +235,7 @@ def lexicon_source(name: str | None, words: str | None, most: int) -> LexiconSou
 
 
 # How much the word's frequency counts beside the ink: chosen on synthetic words of held-out
-# writers (bench.read_eval --lexicon english, tuning seed 0; reported on seed 1).
+# writers (bench.eval.read_eval --lexicon english, tuning seed 0; reported on seed 1).
 ENGLISH_PRIOR_WEIGHT = 0.5
 
 

@@ -38,7 +38,7 @@ from contract.preprocessing import NoInkError, PreprocessConfig, preprocess
 REJECT_MARK = "?"
 # A blob is read as the pieces that maximise the sum of their log top-1 probabilities, less this
 # for every cut: the pieces of a cut letter still look like letters (W → V V), so a cut must buy
-# a clearly better reading. Chosen on synthetic words (bench.read_eval, tuning seed 1).
+# a clearly better reading. Chosen on synthetic words (bench.eval.read_eval, tuning seed 1).
 CUT_PENALTY = 0.4
 # Nothing we read is much wider than it is high: a piece wider than WIDE_FROM × the typical
 # character height costs WIDE_PENALTY per height beyond (4 touching letters are not one W).
@@ -46,7 +46,7 @@ WIDE_FROM = 1.2
 WIDE_PENALTY = 1.0
 
 # Below this top-1 probability a character is rejected: `?`, not a guess. Chosen on synthetic
-# words (bench.read_eval, tuning seed 1). A composed answer's probability is the product of its
+# words (bench.eval.read_eval, tuning seed 1). A composed answer's probability is the product of its
 # heads', so its default is this per head (Bengali graphemes: 0.7³ ≈ 0.34).
 MIN_CONFIDENCE = 0.7
 

@@ -21,7 +21,7 @@ from app.service.images import check_decode_budget, decode_cost
 from tests.app.conftest import draw_letter, encode
 from tests.app.writer_models import write_writer_model
 
-MAX_SIDE = 6316  # the largest square under the default 40 Mpx cap, as bench/memory_probe.py sends
+MAX_SIDE = 6316  # the largest square under the default 40 Mpx cap, as bench/proofs/memory_probe.py sends
 INFER = "/v2/models/tiny-letters/infer"
 
 

@@ -1,4 +1,4 @@
-"""The small, seeded version of `bench/fuzz_bodies.py` (10,000 bodies there, 200 here)."""
+"""The small, seeded version of `bench/proofs/fuzz_bodies.py` (10,000 bodies there, 200 here)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from bench.fuzz_bodies import fuzz_endpoint, fuzz_pipeline, generate_bodies
+from bench.proofs.fuzz_bodies import fuzz_endpoint, fuzz_pipeline, generate_bodies
 
 COUNT, SEED = 200, 0
 # Pillow warns about the corrupt files it is fed here; that is the point.

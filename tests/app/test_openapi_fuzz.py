@@ -1,5 +1,6 @@
 """Property-based API fuzzing from the OpenAPI schema (schemathesis): small and deterministic here,
-`bench/schema_fuzz.py` runs the full one against the real server. Both use bench/schemathesis.toml.
+`bench/proofs/schema_fuzz.py` runs the full one against the real server. Both use
+bench/proofs/schemathesis.toml.
 
 Every operation, with inputs the schema allows (positive) and inputs it forbids (negative): no
 5xx, and every answer conforms to the documented statuses, content types, headers and bodies.
@@ -30,7 +31,7 @@ IDENTIFY = "POST /identify/writer"
 
 @pytest.fixture(scope="module")
 def operations(model_dir, tmp_path_factory):
-    config = SchemathesisConfig.from_path(REPO / "bench" / "schemathesis.toml")
+    config = SchemathesisConfig.from_path(REPO / "bench" / "proofs" / "schemathesis.toml")
     writers = tmp_path_factory.mktemp("writers")
     writer_model = write_writer_model(writers / "model")
     app = create_app(
@@ -87,10 +88,10 @@ def test_no_generated_request_gets_a_5xx_or_an_undocumented_answer(operations, m
 def test_a_batch_file_of_the_wrong_schema_type_is_a_file_that_is_not_an_image(client):
     # schemathesis' negative data for the batch (a number where the schema says a binary string)
     # is still a multipart file part: its entry answers 415 inside the batch's 200 (ST201 flagged
-    # it), which bench/schemathesis.toml allows for this one operation and no other.
+    # it), which bench/proofs/schemathesis.toml allows for this one operation and no other.
     import tomllib
 
-    config = tomllib.loads((REPO / "bench" / "schemathesis.toml").read_text(encoding="utf-8"))
+    config = tomllib.loads((REPO / "bench" / "proofs" / "schemathesis.toml").read_text(encoding="utf-8"))
     overrides = {op["include-name"]: op for op in config["operations"]}
     assert set(overrides) == {"POST /predict/{task}/batch"}
     expected = overrides["POST /predict/{task}/batch"]["checks"]["negative_data_rejection"][

@@ -1,5 +1,5 @@
 """The real server (`python -m app`, uvicorn) in a subprocess on 127.0.0.1: JSON logs, headers,
-a short version of `bench/load_test.py`, and graceful shutdown with a request in flight."""
+a short version of `bench/proofs/load_test.py`, and graceful shutdown with a request in flight."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.benchmark import process_tree
-from bench.load_test import run_load, sample_uploads
-from bench.server import Server, running_server, wait_until_ready
+from bench.proofs.load_test import run_load, sample_uploads
+from bench.server import Server, process_tree, running_server, wait_until_ready
 
 BOUNDARY = "hwrtestboundary"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"

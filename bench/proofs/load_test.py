@@ -1,7 +1,7 @@
 """Bounded load test: N concurrent clients POST real photos to the real server for D seconds.
 
-    .venv/bin/python -m bench.load_test                       # 60 s at concurrency 32, committed models
-    .venv/bin/python -m bench.load_test --duration 5 --concurrency 4 --out /tmp/load.json
+    .venv/bin/python -m bench.proofs.load_test          # 60 s at concurrency 32, committed models
+    .venv/bin/python -m bench.proofs.load_test --duration 5 --concurrency 4 --out /tmp/load.json
 
 Starts `python -m app` on 127.0.0.1 (a free port) unless `--url` names a running one, sends only to
 that loopback address, and stops by itself: each client loops until the duration is spent, and every

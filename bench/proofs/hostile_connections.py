@@ -1,7 +1,7 @@
 """The connection attacks of a hostile-client audit, against `python -m app` with the committed
 models and default settings (2 workers): huge headers, idle connections, bodies trickled in.
 
-    .venv/bin/python -m bench.hostile_connections [--header-mb 300] [--idle 1400] [--slow 60]
+    .venv/bin/python -m bench.proofs.hostile_connections [--header-mb 300] [--idle 1400] [--slow 60]
 
 Prints, per attack, what the server answered and what it cost it (docs/reliability.md). Exits 1
 unless every huge header got 431, every idle connection was closed with the service still live,
@@ -21,9 +21,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bench.benchmark import process_tree
-from bench.load_test import sample_uploads
-from bench.server import REPO, Server, running_server
+from bench.proofs.load_test import sample_uploads
+from bench.server import REPO, Server, process_tree, running_server
 
 BOUNDARY = "hwrprobe"
 ATTACKS = ("huge headers", "idle connections", "slow bodies")

@@ -1,6 +1,6 @@
 """The benchmark's analysis and markdown report, from its JSON results alone.
 
-    .venv/bin/python -m bench.report results.json docs/benchmarks.md     # re-render a saved run
+    .venv/bin/python -m bench.perf.report results.json docs/benchmarks.md     # re-render a saved run
 
 Ratios ours/baseline, issue 7's targets with pass/fail, the machine description and the tables.
 """
@@ -293,9 +293,9 @@ def render(result: dict) -> str:
     rounds = result.get("rounds", [])
     sections = [
         "# Benchmarks",
-        "Issue 7: the service (`python -m app`) against a seed-style baseline (`bench/baseline.py`), both\n"
-        "driven over HTTP on loopback by `bench/benchmark.py`, which wrote this file: rerun it rather than\n"
-        "editing the numbers.",
+        "Issue 7: the service (`python -m app`) against a seed-style baseline (`bench/perf/baseline.py`),\n"
+        "both driven over HTTP on loopback by `bench/perf/benchmark.py`, which wrote this file: rerun it\n"
+        "rather than editing the numbers.",
         f"## Command\n\n```\n{result['command']}\n```",
         "## Machine\n\n"
         f"- CPU: {m['cpu']}; {m['cores_usable']} usable cores ({m['cpus_online']} online),"
@@ -339,7 +339,7 @@ def render(result: dict) -> str:
         + (ratios_table(result["ratios"]) if result["ratios"] else "No baseline run."),
         "## Stages, in-process\n\n"
         "Median and p95 after a warm-up, in the benchmark process before any server starts\n"
-        "(`bench/stages.py`).\n\n"
+        "(`bench/perf/stages.py`).\n\n"
         + (stages_table(result["stages"]) if result["stages"] else "Not measured (`--no-stages`)."),
     ]
     return "\n\n".join(sections) + "\n"

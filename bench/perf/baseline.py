@@ -1,6 +1,6 @@
 """The seed-style baseline the benchmark compares against, built the way the seed application describes it.
 
-    .venv/bin/python -m bench.baseline --port 8100 [--task letter] [--n-init auto]
+    .venv/bin/python -m bench.perf.baseline --port 8100 [--task letter] [--n-init auto]
 
 Per request: PIL decode → grayscale → resize to 300×300 → scikit-learn `KMeans(n_clusters=2)` on the
 pixel intensities → the minority cluster is the ink → crop to its bounding box → resize to 28×28 →
@@ -177,9 +177,9 @@ def create_app(pipeline: SeedPipeline, task: str) -> FastAPI:
 
 @contextmanager
 def running_baseline(log_path: Path, task: str = "letter", n_init: str = "auto") -> Iterator[Server]:
-    """`python -m bench.baseline` on a free loopback port, as bench.server runs our service."""
+    """`python -m bench.perf.baseline` on a free loopback port, as bench.server runs our service."""
     port = free_port()
-    command = [sys.executable, "-m", "bench.baseline", "--port", str(port), "--task", task]
+    command = [sys.executable, "-m", "bench.perf.baseline", "--port", str(port), "--task", task]
     command += ["--n-init", n_init]
     with serving(command, port, log_path) as server:
         yield server

@@ -1,7 +1,7 @@
 """Memory as a service-level objective: each worker's resident memory under the nastiest legal inputs.
 
-    .venv/bin/python -m bench.memory_probe                  # 3 rounds, 4 clients at once
-    .venv/bin/python -m bench.memory_probe --rounds 1 --clients 2
+    .venv/bin/python -m bench.proofs.memory_probe                  # 3 rounds, 4 clients at once
+    .venv/bin/python -m bench.proofs.memory_probe --rounds 1 --clients 2
 
 Starts `python -m app` with the committed models and default settings (2 workers), reads each
 worker's idle RSS (`VmRSS` in /proc; the workers are the server's spawned children), then sends,
@@ -32,9 +32,8 @@ import cv2
 import numpy as np
 
 from bench import cli
-from bench.benchmark import process_tree
-from bench.decode_memory import photo_like_jpeg
-from bench.server import Server, committed_models_server, post_status
+from bench.proofs.decode_memory import photo_like_jpeg
+from bench.server import Server, committed_models_server, post_status, process_tree
 
 # Per worker. The compose file gives 2 workers (and their idle parent, ~40 MB) 1.5 GiB, so
 # 2 x 700 MB + the parent leaves ~90 MB; Container Apps' 1 GiB replicas run one worker.
@@ -213,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         photo_path = Path(tmp) / "photo.jpg"
-        photo_like_jpeg(photo_path, 7300, 5475)  # 39.97 Mpx, as bench.decode_memory
+        photo_like_jpeg(photo_path, 7300, 5475)  # 39.97 Mpx, as bench.proofs.decode_memory
         probes = build_probes(40_000_000, 32, photo_path.read_bytes(), 320_000_000)
         for probe in probes:
             print(f"{probe.name}: {len(probe.body) / 1e6:.2f} MB body")

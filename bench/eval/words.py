@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # Common English words of 2–9 letters; several with i and j (dots), and with descenders.
 WORDS = tuple((Path(__file__).parent / "wordlist.txt").read_text(encoding="utf-8").split())

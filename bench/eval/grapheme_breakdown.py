@@ -1,6 +1,6 @@
 """Where the grapheme model loses its held-out-style score: roots with real handwriting or not.
 
-    HWR_DATA_DIR=../shared/data .venv/bin/python -m bench.grapheme_breakdown [MODEL_DIR]
+    HWR_DATA_DIR=../shared/data .venv/bin/python -m bench.eval.grapheme_breakdown [MODEL_DIR]
 
 Scores the exported float model (default models/graphemes) on the held-out-style validation of
 training/configs/graphemes.yaml, split by whether BanglaLekha-Isolated has the sample's root (real

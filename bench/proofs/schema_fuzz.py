@@ -1,12 +1,12 @@
 """Full property-based API fuzzing from the OpenAPI schema (schemathesis) against the real server.
 
-    .venv/bin/python -m bench.schema_fuzz                        # 2 passes of 120 s, seed 0
-    .venv/bin/python -m bench.schema_fuzz --max-time 10 --max-examples 20 --out-dir /tmp/st
+    .venv/bin/python -m bench.proofs.schema_fuzz                        # 2 passes of 120 s, seed 0
+    .venv/bin/python -m bench.proofs.schema_fuzz --max-time 10 --max-examples 20 --out-dir /tmp/st
 
 Two passes, each on a fresh `python -m app` on 127.0.0.1 with the committed models: authentication
 off, then on (HWR_API_TOKEN set, the token sent by schemathesis, so its `ignored_auth` check runs).
 Each pass is `schemathesis run --checks all --mode all` (positive and negative data, every phase)
-with bench/schemathesis.toml; fuzzing repeats (at most --max-examples per operation and round)
+with bench/proofs/schemathesis.toml; fuzzing repeats (at most --max-examples per operation and round)
 until --max-time is spent. Afterwards the server's own JSON access log is read back: the
 statuses it answered, counted independently of schemathesis. Exits 1 if schemathesis found
 anything or the server answered any 5xx.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.server import REPO, running_server
 
-CONFIG = REPO / "bench" / "schemathesis.toml"
+CONFIG = REPO / "bench" / "proofs" / "schemathesis.toml"
 
 
 def answered_statuses(log_path: Path) -> Counter[str]:

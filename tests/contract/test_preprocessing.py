@@ -275,7 +275,7 @@ def test_committed_manifests_load_with_the_new_knobs_defaulted():
 
     from contract.manifest import Manifest
 
-    models = Path(__file__).resolve().parent.parent / "models"
+    models = Path(__file__).resolve().parents[2] / "models"
     for name in ("letters", "digits"):
         assert Manifest.load(models / name).preprocessing.noise_snr == CFG.noise_snr
     assert Manifest.load(models / "graphemes").preprocessing.rule_run == 0

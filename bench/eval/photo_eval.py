@@ -1,6 +1,6 @@
 """Score the letters and digits models on the photo test set (bench/photo_set.py) through the service.
 
-    HWR_DATA_DIR=../shared/data .venv/bin/python -m bench.photo_eval --letters 1500 --digits 750 \
+    HWR_DATA_DIR=../shared/data .venv/bin/python -m bench.eval.photo_eval --letters 1500 --digits 750 \
         [--seed 0] [--json out.json] [--dump DIR]
 
 Every sample is uploaded to `POST /predict/{task}` of the app (`app.main.create_app`, in process

@@ -16,9 +16,10 @@ import torch
 from PIL import Image
 
 from app.service.images import decode_image
-from bench import memory_probe, report, structure_fuzz, v2_fuzz
-from bench.baseline import SeedPipeline
+from bench.perf import report
+from bench.perf.baseline import SeedPipeline
 from bench.photos import build_uploads, sample_glyphs
+from bench.proofs import memory_probe, structure_fuzz, v2_fuzz
 from bench.server import REPO
 
 LETTERS = REPO / "models" / "letters"

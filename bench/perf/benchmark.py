@@ -1,19 +1,19 @@
 """The service benchmark (issue 7): ours vs a seed-style baseline over HTTP, on a realistic upload mix.
 
-    .venv/bin/python -m bench.benchmark                                   # 20 s per run, c = 1, 4, 16
-    .venv/bin/python -m bench.benchmark --report docs/benchmarks.md --json /tmp/bench.json
-    .venv/bin/python -m bench.benchmark --variant batching_off:BATCH_MAX_SIZE=1 \\
+    .venv/bin/python -m bench.perf.benchmark                                   # 20 s per run, c = 1, 4, 16
+    .venv/bin/python -m bench.perf.benchmark --report docs/benchmarks.md --json /tmp/bench.json
+    .venv/bin/python -m bench.perf.benchmark --variant batching_off:BATCH_MAX_SIZE=1 \\
         --variant batching_on:BATCH_MAX_SIZE=8,BATCH_MAX_WAIT_MS=2   # batch sizes from /metrics
 
 Builds the upload set (bench/photos.py: real characters as crops, 640×480 and 12 MP JPEG photos),
-times the stages in-process (bench/stages.py), then starts each server in turn — ours (`python -m
-app`, once per variant) and the baseline (`python -m bench.baseline`) — never two at once. For each
+times the stages in-process (bench/perf/stages.py), then starts each server in turn — ours (`python -m
+app`, once per variant) and the baseline (`python -m bench.perf.baseline`) — never two at once. For each
 server and concurrency it warms up, then drives the mix for `--duration` seconds, plus one run of a
 single client sending only 640×480 photos. Reports latency percentiles overall and per upload kind,
 throughput, errors, top-1 accuracy, the server's CPU and peak RSS, the client's CPU and how busy the
 whole machine was (the load generator runs on the same cores), ratios ours/baseline, and the targets.
 
-`--json` keeps the raw results; `python -m bench.report results.json out.md` re-renders the report.
+`--json` keeps the raw results; `python -m bench.perf.report results.json out.md` re-renders the report.
 The client is a minimal HTTP/1.1 keep-alive client on asyncio with each request serialised once in
 advance, so that its own CPU per request stays small and constant on a machine it shares.
 """
@@ -41,11 +41,11 @@ from typing import TypeVar
 import numpy as np
 
 from app.config import Settings
-from bench import report
-from bench.baseline import running_baseline
+from bench.perf import report
+from bench.perf.baseline import running_baseline
+from bench.perf.stages import parse_kwargs, run_stages
 from bench.photos import KINDS, Upload, build_uploads, validation_glyphs
-from bench.server import REPO, Server, running_server
-from bench.stages import parse_kwargs, run_stages
+from bench.server import REPO, Server, process_tree, running_server
 
 REQUEST_TIMEOUT_S = 60.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -169,18 +169,6 @@ def run_async(coroutine: Coroutine[object, object, T]) -> T:
 
 
 # ---------------------------------------------------------------------------------- process statistics
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants (uvicorn runs in-process; this also covers any worker children)."""
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        pids.append(current)
-        for children in Path(f"/proc/{current}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                todo += [int(c) for c in children.read_text().split()]
-    return pids
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -574,7 +562,7 @@ def measure_servers(
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = "python -m bench.benchmark " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = "python -m bench.perf.benchmark " + shlex.join(sys.argv[1:] if argv is None else argv)
     ours = {k: v for item in args.ours_settings for k, v in parse_pairs(item).items()}
     variants = {name: ours | extra for name, extra in args.variant} or {"ours": ours}
     if "baseline" in variants or len(variants) != len(args.variant or [None]):

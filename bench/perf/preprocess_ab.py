@@ -1,6 +1,6 @@
 """`preprocess` of two (or more) versions of contract/preprocessing.py, timed side by side in process.
 
-    .venv/bin/python -m bench.preprocess_ab [--repeats 400] [--task letter] \
+    .venv/bin/python -m bench.perf.preprocess_ab [--repeats 400] [--task letter] \
         new=contract/preprocessing.py old=/tmp/old/contract/preprocessing.py
 
 Each version is loaded from its file as a module of its own, so they run in one process on the
@@ -17,33 +17,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
 import cv2
 import numpy as np
 
 from app.config import Settings
 from app.service.images import decode_image
+from bench.cli import load_version
 from bench.photos import build_uploads, validation_glyphs
 from bench.server import REPO
 from contract.manifest import Manifest
 
 MODEL_DIRS = {"letter": "letters", "digit": "digits"}
-
-
-def load_version(name: str, path: Path) -> ModuleType:
-    """contract/preprocessing.py of any checkout, as a module named after its version."""
-    spec = importlib.util.spec_from_file_location(f"preprocessing_{name}", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
 
 
 def inputs(task: str, seed: int, settings: Settings) -> dict[str, list[np.ndarray]]:

@@ -1,7 +1,7 @@
 """The KServe v2 codec under random requests, against the running service: only 2xx and 4xx.
 
-    .venv/bin/python -m bench.v2_fuzz                       # 3000 requests, seed 0
-    .venv/bin/python -m bench.v2_fuzz --count 200 --seed 5
+    .venv/bin/python -m bench.proofs.v2_fuzz                       # 3000 requests, seed 0
+    .venv/bin/python -m bench.proofs.v2_fuzz --count 200 --seed 5
 
 Each request is built from parts a codec has to survive: shapes with 0, negative, huge (2^31 ..
 10^30), non-integer dimensions and up to 40 of them; known, unknown, lower-case and non-string

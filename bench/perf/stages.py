@@ -1,6 +1,6 @@
 """In-process stage timings: our decode, preprocessing and ONNX inference, and the seed baseline's.
 
-    .venv/bin/python -m bench.stages [--repeats 200] [--task letter] [--json stages.json]
+    .venv/bin/python -m bench.perf.stages [--repeats 200] [--task letter] [--json stages.json]
 
 Median and p95 over up to `--repeats` calls (at most `--budget` seconds per stage) after a warm-up,
 cycling over the upload set's images of each kind. Decoding passes `app.service.images.decode_image`
@@ -97,7 +97,7 @@ def run_stages(
     budget_s: float = 3.0,
     decode_extra: dict[str, object] | None = None,
 ) -> list[StageTiming]:
-    from bench.baseline import MODEL_DIRS, SeedPipeline
+    from bench.perf.baseline import MODEL_DIRS, SeedPipeline
 
     model_dir = REPO / "models" / MODEL_DIRS[task]
     manifest = Manifest.load(model_dir)

@@ -1,8 +1,8 @@
 """Paired A/B of service settings: every variant started at once, driven in turn in short bursts.
 
-    .venv/bin/python -m bench.ab loop:COMPUTE_IN_EVENT_LOOP=true thread:
-    .venv/bin/python -m bench.ab --bursts 10 cv1:OPENCV_THREADS=1 cv0:OPENCV_THREADS=0
-    .venv/bin/python -m bench.ab new: old:TREE=/tmp/old-checkout   # two versions of the code
+    .venv/bin/python -m bench.perf.ab loop:COMPUTE_IN_EVENT_LOOP=true thread:
+    .venv/bin/python -m bench.perf.ab --bursts 10 cv1:OPENCV_THREADS=1 cv0:OPENCV_THREADS=0
+    .venv/bin/python -m bench.perf.ab new: old:TREE=/tmp/old-checkout   # two versions of the code
 
 This machine's speed drifts by 10–20 % between runs minutes apart, more than most changes it is
 asked to judge. So the variants (`NAME:KEY=VALUE,...`, HWR_ settings on top of the defaults) all
@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.benchmark import (
+from bench.perf.benchmark import (
     Connection,
     cpu_seconds,
     drive,
@@ -31,11 +31,10 @@ from bench.benchmark import (
     parse_variant,
     parse_weights,
     prepare_request,
-    process_tree,
     run_async,
 )
 from bench.photos import build_uploads, validation_glyphs
-from bench.server import REPO, Server, running_server
+from bench.server import REPO, Server, process_tree, running_server
 
 
 def burst(

@@ -1,6 +1,6 @@
 """Do two versions of contract/preprocessing.py give the very same model inputs?
 
-    HWR_DATA_DIR=../shared/data .venv/bin/python -m bench.preprocess_identity \
+    HWR_DATA_DIR=../shared/data .venv/bin/python -m bench.proofs.preprocess_identity \
         --reference /tmp/old/contract/preprocessing.py [--candidate contract/preprocessing.py] \
         [--photos 1500] [--blanks 300] [--scans 0]
 
@@ -29,8 +29,8 @@ import numpy as np
 
 from app.config import Settings
 from app.service.images import decode_image
+from bench.cli import load_version
 from bench.photos import build_uploads, validation_glyphs
-from bench.preprocess_ab import load_version
 from bench.server import REPO
 from contract.manifest import Manifest
 

@@ -1,6 +1,6 @@
 """Peak memory and time of one maximal upload: a ~40 Mpx phone-like JPEG through decode + preprocess.
 
-    .venv/bin/python -m bench.decode_memory            # 7300 x 5475 (39.97 Mpx, under the 40 M cap)
+    .venv/bin/python -m bench.proofs.decode_memory            # 7300 x 5475 (39.97 Mpx, under the 40 M cap)
 
 The figure behind the default HWR_MAX_CONCURRENCY (docs/reliability.md): concurrent predictions x
 this peak must fit the container's memory. The JPEG is made first, then measured in a fresh child

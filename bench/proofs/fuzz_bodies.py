@@ -1,7 +1,7 @@
 """Random and mutated upload bodies against the preprocessing and the endpoint: only defined outcomes.
 
-    .venv/bin/python -m bench.fuzz_bodies                    # 10,000 bodies, seed 0, both targets
-    .venv/bin/python -m bench.fuzz_bodies --count 500 --seed 3 --out /tmp/fuzz.json
+    .venv/bin/python -m bench.proofs.fuzz_bodies                    # 10,000 bodies, seed 0, both targets
+    .venv/bin/python -m bench.proofs.fuzz_bodies --count 500 --seed 3 --out /tmp/fuzz.json
 
 Bodies are built from a seeded corpus of valid images (every supported format, many modes, animated
 and multi-page ones) and then mutated (bit flips, truncation, header fields overwritten with extreme

@@ -1,6 +1,6 @@
 """How well `POST /read/{task}` reads synthetic words and numbers of held-out handwriting.
 
-    HWR_DATA_DIR=../shared/data .venv/bin/python -m bench.read_eval --n 500 [--seed 0] [--task letter]
+    HWR_DATA_DIR=../shared/data .venv/bin/python -m bench.eval.read_eval --n 500 [--seed 0] [--task letter]
 
 In process, on the committed models, through exactly the endpoint's path (decode → segment →
 preprocess every candidate → one model call → choice of cuts). Per confidence threshold:
@@ -31,7 +31,7 @@ from app.runtime.registry import LoadedModel, load_models
 from app.service.lexicon import LexiconSource
 from app.service.pipeline import Stopwatch
 from app.service.reading import REJECT_MARK, read_image, read_with_lexicon
-from bench.words import REPO, WORDS, Sample, build_samples
+from bench.eval.words import REPO, WORDS, Sample, build_samples
 
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 

@@ -1,8 +1,8 @@
 """Every model endpoint's answers to a fixed set of images, as one JSON file, to compare two trees.
 
-    .venv/bin/python -m bench.answers_snapshot --out /tmp/answers_before.json
+    .venv/bin/python -m bench.proofs.answers_snapshot --out /tmp/answers_before.json
     (change the code)
-    .venv/bin/python -m bench.answers_snapshot --out /tmp/answers_after.json \
+    .venv/bin/python -m bench.proofs.answers_snapshot --out /tmp/answers_after.json \
         --compare /tmp/answers_before.json
 
 Posts the images of tests/data and a few drawn ones (bench.photos, seeded) to `/predict/{task}`

@@ -1,6 +1,6 @@
 """One grapheme in process, as the service computes it: decode → preprocess → model, on one core.
 
-    .venv/bin/python -m bench.grapheme_speed [--variant int8|float] [--repeats 300]
+    .venv/bin/python -m bench.perf.grapheme_speed [--variant int8|float] [--repeats 300]
 
 Cycles over the grapheme images in tests/data/bengali (real CMATERdb scans, held-out-font renders,
 held-out-style handwriting): decode (app.service.images.decode_image), preprocessing
@@ -24,7 +24,7 @@ from app.service.images import decode_image
 from contract.manifest import Manifest
 from contract.preprocessing import preprocess
 
-SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "data" / "bengali"
+SAMPLES = Path(__file__).resolve().parents[2] / "tests" / "data" / "bengali"
 MAX_PIXELS, MAX_SIDE = 40_000_000, 12_000
 
 

@@ -1,4 +1,4 @@
-"""bench.words (synthetic words of held-out writers) and bench.read_eval's scoring, on fake data."""
+"""bench.eval.words (synthetic words of held-out writers) and bench.eval.read_eval's scoring, on fake data."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.read_eval import Read, alignment, scores
-from bench.words import REPO, build_samples, load_source
+from bench.eval.read_eval import Read, alignment, scores
+from bench.eval.words import REPO, build_samples, load_source
 from tests.training.conftest import write_fake_femnist, write_fake_mnist
 from training.data.femnist import load_femnist, writer_split
 
