@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     # When set, /predict/* requires `Authorization: Bearer <token>`.
     api_token: SecretStr | None = None
     # Writer identification: an SQLite file path or a postgresql:// URL (the `postgres` extra).
+    # False: the writer endpoints answer 404 `writers_disabled`; no writer model is loaded and no
+    # store is opened (a deployment without a shared database must not keep enrolments on a
+    # replica's own disk).
+    writers_enabled: bool = True
     writer_db: str = DEFAULT_WRITER_DB
     writer_model_dir: Path = DEFAULT_WRITER_MODEL_DIR
     # Best cosine score below this → "unknown", whatever the query's size. Unset: the model's own

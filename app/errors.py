@@ -98,6 +98,14 @@ class UnknownWriter(ServiceError):
     code = "unknown_writer"
 
 
+class WritersDisabled(ServiceError):
+    """HWR_WRITERS_ENABLED=false: this deployment offers no writer identification (and stores no
+    enrolments), by its operator's choice: not a fault to retry, hence 404."""
+
+    status_code = 404
+    code = "writers_disabled"
+
+
 class WriterStoreUnavailable(ServiceError):
     status_code = 503
     code = "writer_store_unavailable"

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 
 from app.config import Settings
-from app.errors import ModelNotReady, WriterStoreUnavailable
+from app.errors import ModelNotReady, WritersDisabled, WriterStoreUnavailable
 from app.runtime.embedder import WriterEmbedder, WriterModelError, load_embedder
 from app.runtime.writer_store import StoreUnavailable, WriterStore
 
@@ -49,13 +49,19 @@ class Writers:
 
     def load(self) -> None:
         """At start-up: the writer endpoints are ready with the rest, or logged why not."""
+        if not self.settings.writers_enabled:
+            log.info("writer identification switched off (HWR_WRITERS_ENABLED=false)")
+            return
         try:
             self.get()
         except (ModelNotReady, WriterStoreUnavailable) as exc:
             log.info("writer identification not loaded: %s", exc.message)
 
     def get(self) -> WriterService:
-        """Blocking: the loaded service, or ModelNotReady / WriterStoreUnavailable saying why not."""
+        """Blocking: the loaded service, or WritersDisabled / ModelNotReady / WriterStoreUnavailable
+        saying why not."""
+        if not self.settings.writers_enabled:
+            raise WritersDisabled("writer identification is switched off on this deployment")
         with self._lock:
             if self.service is not None:
                 return self.service

@@ -66,7 +66,7 @@ param maxConcurrency int = 1
 @minValue(0)
 param maxQueue int = 20
 
-@description('Where writer enrolments live: postgres (Azure Database for PostgreSQL Flexible Server, credentials in Key Vault) or off (the writer endpoints answer 503 and nothing is stored). Never a replica\'s own disk: replicas would disagree and lose enrolments on every deployment.')
+@description('Where writer enrolments live: postgres (Azure Database for PostgreSQL Flexible Server, credentials in Key Vault) or off (the writer endpoints answer 404 writers_disabled and nothing is stored). Never a replica\'s own disk: replicas would disagree and lose enrolments on every deployment.')
 @allowed(['postgres', 'off'])
 param writerStore string = 'postgres'
 
@@ -339,9 +339,9 @@ var apiTokenSecret = {
 var writerDbSecret = usePostgres && deployApp ? [{ name: 'writer-db', keyVaultUrl: postgres.outputs.writerDbSecretUri, identity: identity.id }] : []
 var prometheusSecret = prometheusMetrics ? [{ name: 'prometheus-config', value: prometheusConfig }] : []
 var postgresEnv = [{ name: 'HWR_WRITER_DB', secretRef: 'writer-db' }]
-// Off: no writer model, so every writer endpoint answers 503 "writer identification is not
-// available" before any store is opened (app/routers/writers.py loads the model first).
-var writersOffEnv = [{ name: 'HWR_WRITER_MODEL_DIR', value: '/nonexistent/writers-off' }]
+// Off: every writer endpoint answers 404 writers_disabled; no writer model is loaded and no store
+// is opened (app/runtime/writers.py).
+var writersOffEnv = [{ name: 'HWR_WRITERS_ENABLED', value: 'false' }]
 var writerEnv = usePostgres ? postgresEnv : writersOffEnv
 // First deployment: nothing serves yet, so the new revision takes the traffic at once. Later ones:
 // the serving revision keeps it all; the new one is reachable on its own URL (and the label's).

@@ -363,3 +363,22 @@ def test_the_open_set_threshold_follows_the_best_writers_enrolment(
     assert answer["candidates"][0]["id"] == few["id"]
     assert answer["threshold"] == pytest.approx(table.threshold(1, 1)) == pytest.approx(-0.9)
     assert answer["unknown"] is False
+
+
+def test_switched_off_the_writer_endpoints_answer_404_and_nothing_is_stored(
+    make_client: Client, model_dir: Path, writer_model: Path, tmp_path: Path
+):
+    db = tmp_path / "never.sqlite3"
+    client = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db), writers_enabled=False)
+    answers = [
+        client.post("/writers", data={"name": "Alice"}, files=glyphs("A")),
+        client.get("/writers"),
+        client.post("/identify/writer", files=glyphs("A", 1)),
+        client.delete("/writers/1"),
+    ]
+    for answer in answers:
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error"]["code"] == "writers_disabled"
+    assert not db.exists()
+    # The rest of the service serves as ever.
+    assert client.post("/predict/letter", files={"file": glyphs("A", 1)[0][1]}).status_code == 200
