@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # returned to the system when freed, instead of staying in the heap after a large image.
     # 0: glibc's own dynamic threshold.
     malloc_mmap_threshold_bytes: int = Field(default=16 * 1024 * 1024, ge=0, le=32 * 1024 * 1024)
+    # A worker holding more than this above its resident memory at start-up returns its free heap
+    # memory to the system (malloc_trim, checked every second). 0: never.
+    malloc_trim_margin_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # Per worker process: predictions computed at once (decode → inference), and predict requests
     # admitted beyond those to upload or wait; any more at once get 503 + Retry-After. A maximal
     # (40 Mpx) photo needs ~400 MB while it decodes: workers × max_concurrency = 2 fit the

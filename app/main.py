@@ -6,6 +6,7 @@ the environment. Models load when the app starts (the lifespan), e.g. on enterin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,7 +34,7 @@ from app.logs import request_id_var, stamp_request_ids
 from app.metrics import Metrics, forget_this_process
 from app.runtime.batching import DynamicBatcher
 from app.runtime.compute import Compute
-from app.runtime.memory import fix_mmap_threshold
+from app.runtime.memory import fix_mmap_threshold, keep_trimmed
 from app.runtime.registry import ModelRegistry, load_models
 from app.runtime.writers import Writers
 
@@ -68,7 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metrics.loaded(
             (task, m.manifest.name, m.manifest.version) for task, m in app.state.registry.models.items()
         )
+        trimmer = asyncio.create_task(keep_trimmed(settings.malloc_trim_margin_bytes))
         yield
+        trimmer.cancel()
         app.state.metrics.workers_serving.set(0)
         for batcher in app.state.batchers.values():
             await batcher.close()
