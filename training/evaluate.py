@@ -46,7 +46,7 @@ def evaluate_model(
     model_dir: Path, data_dir: Path | None, photos: bool, seed: int = 1, data_config: Path | None = None
 ) -> dict[str, float]:
     """`data_config`: score on that config's validation and test sets instead of the model's own
-    (e.g. an older model on today's sets; the model's own preprocessing is used either way)."""
+    (e.g. an older model on the current sets; the model's own preprocessing is used either way)."""
     manifest = Manifest.load(model_dir)
     cfg = load_config(data_config) if data_config else config_from_dict(manifest.training.config)
     if data_dir is not None:

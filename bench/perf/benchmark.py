@@ -1,4 +1,4 @@
-"""The service benchmark (issue 7): ours vs a seed-style baseline over HTTP, on a realistic upload mix.
+"""The service benchmark: ours vs a seed-style baseline over HTTP, on a realistic upload mix.
 
     .venv/bin/python -m bench.perf.benchmark                                   # 20 s per run, c = 1, 4, 16
     .venv/bin/python -m bench.perf.benchmark --report docs/benchmarks.md --json /tmp/bench.json

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.perf.report results.json docs/benchmarks.md     # re-render a saved run
 
-Ratios ours/baseline, issue 7's targets with pass/fail, the machine description and the tables.
+Ratios ours/baseline, the service's speed targets with pass/fail, the machine description and the tables.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _find(rows: list[dict], **match: object) -> dict | None:
 
 
 def targets(result: dict) -> list[dict[str, object]]:
-    """Issue 7's targets, each with its measured value and pass (None: not measured in this run)."""
+    """The service's speed targets, each with its measured value and pass (None: not measured in this run)."""
     stages, runs, out = result["stages"], result["runs"], []
 
     def add(target: str, measured: str, passed: bool | None) -> None:
@@ -293,7 +293,7 @@ def render(result: dict) -> str:
     rounds = result.get("rounds", [])
     sections = [
         "# Benchmarks",
-        "Issue 7: the service (`python -m app`) against a seed-style baseline (`bench/perf/baseline.py`),\n"
+        "The service (`python -m app`) against a seed-style baseline (`bench/perf/baseline.py`),\n"
         "both driven over HTTP on loopback by `bench/perf/benchmark.py`, which wrote this file: rerun it\n"
         "rather than editing the numbers.",
         f"## Command\n\n```\n{result['command']}\n```",

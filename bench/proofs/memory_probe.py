@@ -102,7 +102,7 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def wavy_marks(count: int, per_row: int = 16) -> bytes:
-    """Wide wavy strokes (as tests/app/test_api_read.py): each reads as touching characters with
+    """Wide wavy strokes (as tests/app/api/test_api_read.py): each reads as touching characters with
     every candidate cut, 28 pieces."""
     rows = -(-count // per_row)
     columns = min(count, per_row)

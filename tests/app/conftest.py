@@ -124,7 +124,7 @@ def write_model(
 
 
 # Settings for tests that hold a prediction mid-computation and meanwhile call the service: in a
-# worker thread (the default since issue 22, stated so that these tests do not hang on the loop).
+# worker thread (the default, stated so that these tests do not hang on the loop).
 ONE_IN_A_THREAD = {"max_concurrency": 1, "compute_in_event_loop": False}
 
 
@@ -345,7 +345,7 @@ class Images:
 
     @staticmethod
     def mark_at_the_end_of_a_strip_png() -> bytes:
-        """Issue 22's 119-byte PNG: 520×8 paper with a 12×6 mark near its right end (the closer
+        """The audit's 119-byte PNG: 520×8 paper with a 12×6 mark near its right end (the closer
         look at a small mark once cropped past the image's edge: a 500)."""
         strip = np.full((8, 520), 255, np.uint8)
         strip[1:7, 500:512] = 0

@@ -68,7 +68,7 @@ def test_hardening_settings_from_the_environment(monkeypatch):
 
 
 def test_work_per_request_is_bounded_by_default():
-    # Issue 22: pieces per /read image, and inputs per ONNX Runtime call.
+    # Regression: pieces per /read image, and inputs per ONNX Runtime call.
     settings = Settings()
     assert (settings.read_max_pieces, settings.inference_max_batch) == (256, 64)
     with pytest.raises(ValidationError):

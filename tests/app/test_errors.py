@@ -75,7 +75,7 @@ def test_degenerate_images_get_an_answer_not_a_crash(client, images, pixels):
 
 
 def test_a_small_mark_at_the_end_of_a_strip_is_read_by_every_endpoint(client, images, letter_png):
-    # Issue 22: this 119-byte PNG answered 500 on every endpoint that preprocesses an upload,
+    # Regression: this 119-byte PNG answered 500 on every endpoint that preprocesses an upload,
     # and failed a whole batch, good files included.
     strip = images.mark_at_the_end_of_a_strip_png()
     assert len(strip) == 119

@@ -1,4 +1,4 @@
-"""The preprocessing on odd shapes (issue 22): strips, 1-px images, marks at the edges.
+"""The preprocessing on odd shapes: strips, 1-px images, marks at the edges.
 
 Whatever the image's shape, `preprocess` returns the model's input or raises its documented
 `NoInkError`; anything else would leave the service as a 500 (and once failed a whole batch).

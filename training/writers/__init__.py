@@ -1,4 +1,4 @@
-"""Writer identification: who wrote these characters (issue 10).
+"""Writer identification: who wrote these characters.
 
 A package of its own, since it is a task with its own data splits (by sample within a writer for the
 closed set, by writer for the open set), models, losses and metrics, and its own serving contract:

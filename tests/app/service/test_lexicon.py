@@ -12,7 +12,7 @@ from app.service.lexicon import BlobSpans, Lexicon, english_words, tokenise, wor
 from contract.manifest import Manifest
 from contract.postprocessing import answer_log_probabilities, compose_top_k, head_probabilities
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
 CUT = 0.4

@@ -22,7 +22,7 @@ from tests.app.conftest import ONE_IN_A_THREAD, encode
 from tests.training.fake_bengali import requires_bengali_rendering
 from training.data.bengali_render import VALIDATION_FONTS, draw_text, find_fonts
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).parents[2] / "data"
 TOKEN = "s3cret-token-0123456789"
 WAIT = 10
 
@@ -168,7 +168,7 @@ def wavy_marks(rows: int, columns: int) -> bytes:
 
 
 def test_pieces_per_image_are_capped(make_client, model_dir):
-    # Issue 22: 128 such marks sent 3,584 pieces to the model in one call.
+    # Regression: 128 such marks sent 3,584 pieces to the model in one call.
     data = wavy_marks(2, 5)
     refused = post(make_client(model_dir, read_max_pieces=100), data)
     assert refused.status_code == 422, refused.text

@@ -156,7 +156,7 @@ def test_one_at_a_time_is_computed_on_the_event_loop(make_client, model_dir, let
 def test_by_default_health_is_answered_while_a_prediction_computes(
     make_client, model_dir, letter_png, gated_preprocess
 ):
-    # Issue 22: on the event loop (the former default) a running prediction held up the probes.
+    # Regression: on the event loop (the former default) a running prediction held up the probes.
     client = make_client(model_dir)
     with one_held(client, letter_png, gated_preprocess) as computing:
         started = time.perf_counter()
@@ -171,7 +171,7 @@ STALLED_HEAD = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a
 
 
 def test_an_upload_in_flight_takes_no_slot(model_dir):
-    # Issue 22: a slot taken on arrival let slow uploads hold every slot; the body comes first.
+    # Regression: a slot taken on arrival let slow uploads hold every slot; the body comes first.
     settings = Settings(
         model_dir=model_dir, max_concurrency=1, compute_in_event_loop=True, max_queue=0, retry_after_s=3
     )
@@ -264,7 +264,7 @@ def test_a_stalled_upload_times_out_with_408(model_dir):
 
 
 def test_a_body_slower_than_the_minimum_rate_gets_408_and_leaves(model_dir):
-    # Issue 22: 60 clients sending a byte every 2 s held every admission slot until the deadline.
+    # Regression: 60 clients sending a byte every 2 s held every admission slot until the deadline.
     settings = Settings(model_dir=model_dir, max_queue=0, body_min_bytes_per_s=1000, body_rate_grace_s=0.3)
     app = create_app(settings)
     sent: list[dict] = []

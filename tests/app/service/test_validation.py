@@ -14,7 +14,7 @@ from app.errors import EmptyUpload, ImageTooLarge, PayloadTooLarge, UnsupportedI
 from app.service.images import decode_image, read_capped, sniff_format, wide_grey_to_uint8
 
 CAPS = {"max_pixels": 40_000_000, "max_side": 20_000}
-DATA = Path(__file__).parents[1] / "data"
+DATA = Path(__file__).parents[2] / "data"
 
 
 def decode(data: bytes, **caps: int) -> np.ndarray:
@@ -317,7 +317,7 @@ def test_size_caps_apply_to_the_stored_size_not_the_reduced_one():
         decode_image(photo_jpeg((2400, 1600)), max_pixels=1_000_000, max_side=20_000, reduce_to=512)
 
 
-# Issue 22: libjpeg takes a marker met inside the entropy-coded data for the end of the data
+# Regression: libjpeg takes a marker met inside the entropy-coded data for the end of the data
 # and paints the rest of the image grey, with a warning Pillow drops; so a JPEG cut short and
 # given back its end-of-image marker used to decode as a whole image and be classified.
 @pytest.mark.parametrize("keep", [0.3, 0.6, 0.9, 0.99])

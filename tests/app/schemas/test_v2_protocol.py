@@ -138,7 +138,7 @@ def test_json_bytes_elements_are_their_utf8():
             "must be true or false",
         ),
         ({"inputs": [fp32_input([1.0], [1])], "id": 7}, b"", "id must be a string"),
-        # Issue 22: these answered 500. Beyond numpy's dimensions (JSON and binary); a shape
+        # Regression: these answered 500. Beyond numpy's dimensions (JSON and binary); a shape
         # numpy cannot hold even with a zero dimension; a lone surrogate, which has no UTF-8 form,
         # in BYTES data or in the id (echoed in the answer).
         ({"inputs": [fp32_input([1.0], [1] * 65)]}, b"", "at most 32 dimensions, got 65"),

@@ -105,7 +105,7 @@ def test_formatter_writes_one_json_object_with_extra_fields():
 
 
 def test_a_500s_logged_traceback_is_bounded_and_keeps_where_it_failed(model_dir, caplog):
-    # Issue 22: each 500 wrote 12.8 KB of log, and a long message or a deep stack had no bound.
+    # Regression: each 500 wrote 12.8 KB of log, and a long message or a deep stack had no bound.
     app = create_app(Settings(model_dir=model_dir))
 
     def deep(depth: int) -> None:

@@ -70,7 +70,7 @@ def test_request_level_errors(make_client, model_dir, letter_png):
 
 
 def test_an_unexpected_error_fails_only_its_file(client, letter_png, images, monkeypatch, caplog):
-    # Issue 22: a bug that one file triggers (here: preprocessing raising something other than
+    # Regression: a bug that one file triggers (here: preprocessing raising something other than
     # its no-ink error) once answered 500 for the whole batch, good files included.
     real = predict_module.preprocess
 

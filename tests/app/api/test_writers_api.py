@@ -140,7 +140,7 @@ def test_only_embeddings_are_stored_unless_asked(writers_client: TestClient, db:
 
 
 def test_stored_images_are_re_encoded_never_the_upload(writers_client: TestClient, db: Path):
-    # Issue 22: the upload's bytes were stored as sent, trailing bytes too (+99 MB in 1.5 s).
+    # Regression: the upload's bytes were stored as sent, trailing bytes too (+99 MB in 1.5 s).
     letter = draw_letter("A", (120, 120))
     padded = encode(letter) + b"TRAILER" * 150_000  # a valid PNG followed by 1 MB of anything
     big = draw_letter("A", (2000, 1500))  # stored with its longer side cut to 1024
@@ -180,7 +180,7 @@ def test_bad_inputs(writers_client: TestClient, method: str, path: str, kwargs: 
 
 @pytest.mark.parametrize("writer_id", [2**63 - 1, 2**63, 2**64, 10**30])
 def test_writer_ids_beyond_the_databases_integers(writers_client: TestClient, writer_id: int):
-    # Issue 22: ids ≥ 2^63 overflowed SQLite's integers, a 500. The path is bounded to what the
+    # Regression: ids ≥ 2^63 overflowed SQLite's integers, a 500. The path is bounded to what the
     # database can hold: the largest such id is simply unknown, anything beyond is invalid.
     expected = (404, "unknown_writer") if writer_id < 2**63 else (422, "validation_error")
     for response in (
@@ -199,7 +199,7 @@ def test_a_blank_image_names_its_place_and_enrols_nothing(writers_client: TestCl
 
 
 def test_a_small_mark_at_the_end_of_a_strip_is_embedded(writers_client: TestClient, images):
-    # Issue 22: this 119-byte PNG answered 500 on enrolment, added samples and identification.
+    # Regression: this 119-byte PNG answered 500 on enrolment, added samples and identification.
     strip = [("files", ("strip.png", images.mark_at_the_end_of_a_strip_png(), "image/png"))]
     enrolled = writers_client.post("/writers", data={"name": "Strip"}, files=strip)
     assert enrolled.status_code == 201, enrolled.text
@@ -225,7 +225,7 @@ def test_samples_per_writer_are_capped(make_client: Client, model_dir: Path, wri
 def test_concurrent_adds_cannot_pass_the_sample_cap(
     make_client: Client, model_dir: Path, writer_model: Path, db: Path
 ):
-    # Issue 22: two adds that both passed the route's early check (3 + 1 <= 4) then both stored,
+    # Regression: two adds that both passed the route's early check (3 + 1 <= 4) then both stored,
     # taking the writer to 5. The embedder waits until both requests are past that check.
     client = make_client(
         model_dir,
@@ -254,7 +254,7 @@ def test_concurrent_adds_cannot_pass_the_sample_cap(
 
 
 def test_the_writer_list_is_paged_by_id(writers_client: TestClient):
-    # Issue 22: GET /writers answered the whole store at once. Pages of `limit`, by id, from `after`.
+    # Regression: GET /writers answered the whole store at once. Pages of `limit`, by id, from `after`.
     ids = [enrol(writers_client, name, "A")["id"] for name in ("A", "B", "C", "D", "E")]
     writers_client.delete(f"/writers/{ids[1]}")
     seen, after, pages = [], 0, 0
@@ -271,7 +271,7 @@ def test_the_writer_list_is_paged_by_id(writers_client: TestClient):
 
 
 def test_writers_are_capped(make_client: Client, model_dir: Path, writer_model: Path, db: Path):
-    # Issue 22: enrolments grew the store without bound. Past the cap: 409, nothing stored.
+    # Regression: enrolments grew the store without bound. Past the cap: 409, nothing stored.
     client = make_client(model_dir, writer_model_dir=writer_model, writer_db=str(db), writer_max_writers=2)
     alice, _ = enrol(client, "Alice", "A"), enrol(client, "Bob", "O")
     carol = {"data": {"name": "Carol"}, "files": glyphs("C"), "params": {"store_images": True}}
@@ -326,7 +326,7 @@ def test_the_bearer_token_guards_the_writer_endpoints(
 
 
 def test_embeddings_run_in_chunks_with_the_same_result(writer_model: Path):
-    # Issue 22: every model call is chunked, the writer model's too.
+    # Regression: every model call is chunked, the writer model's too.
     batch = np.random.default_rng(0).normal(size=(5, 1, 28, 28)).astype(np.float32)
     chunked = load_embedder(writer_model, max_batch=2)
     assert chunked.session.get_session_options().enable_cpu_mem_arena is False

@@ -53,7 +53,7 @@ def test_predict_checks_the_batch(letter_model):
 
 
 def test_the_cpu_memory_arena_is_off(letter_model):
-    # Issue 22: with the arena on, ONNX Runtime keeps the memory of the largest batch it has run
+    # Regression: with the arena on, ONNX Runtime keeps the memory of the largest batch it has run
     # (~0.7 GB per model after one /read of 3,400 pieces) for the life of the process.
     session = create_session(letter_model.directory / "model.onnx")
     assert session.get_session_options().enable_cpu_mem_arena is False

@@ -1,5 +1,5 @@
 """Hostile connections against the real server (`python -m app`, uvicorn): oversized and stalled
-request heads, idle connections, and bodies trickled in to hold admission slots (issue 22)."""
+request heads, idle connections, and bodies trickled in to hold admission slots."""
 
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def test_a_connection_that_sends_nothing_is_closed(server: Server):
 
 
 def test_a_trickled_body_takes_no_admission_slot_and_gets_408(letters_dir, tmp_path, letter_png):
-    # One worker with 2 admission slots, and 2 clients sending a byte every 0.25 s (issue 22:
+    # One worker with 2 admission slots, and 2 clients sending a byte every 0.25 s (before:
     # they took both slots on arrival, and every prediction got 503 until the 30 s deadline).
     settings = {"workers": 1, "max_queue": 1, "body_min_bytes_per_s": 1000, "body_rate_grace_s": 0.5}
     with running_server(letters_dir, tmp_path / "server.log", settings) as server:

@@ -215,7 +215,7 @@ def test_bad_inputs_are_refused_with_a_clear_reason(make_client, model_dir, requ
     ],
 )  # fmt: skip
 def test_hostile_shapes_and_lone_surrogates_are_400s(client, header, binary, message):
-    # Issue 22: each of these answered 500. json.dumps writes the surrogate as its \ud800 escape.
+    # Regression: each of these answered 500. json.dumps writes the surrogate as its \ud800 escape.
     encoded = json.dumps(header).encode()
     headers = {"Inference-Header-Content-Length": str(len(encoded))} if binary else {}
     response = client.post(INFER, content=encoded + binary, headers=headers)
@@ -338,7 +338,7 @@ def test_the_official_client_sees_errors_as_exceptions(triton):
 
 
 def test_a_json_body_of_a_million_values_is_413_before_it_is_parsed(client, monkeypatch):
-    # Issue 22: a 10 MB body of numbers was parsed in full (0.6-3.4 s) before its 400.
+    # Regression: a 10 MB body of numbers was parsed in full (0.6-3.4 s) before its 400.
     parsed: list[bytes] = []
     real = v2_router.parse_infer_request
     monkeypatch.setattr(

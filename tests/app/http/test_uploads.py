@@ -47,7 +47,7 @@ def test_the_file_part_is_found(parts):
         b"--b0und\r\nbroken",
         b'{"file": "aGVsbG8="}',
         body(part(["no colon here"], IMAGE)),
-        # Issue 22: two parts of the field went to the first here and to the last in Starlette's form.
+        # Regression: two parts of the field went to the first here and to the last in Starlette's form.
         body(FILE, SECOND_FILE),
         body(part(['Content-Disposition: form-data; name="file"'], b"a text field"), FILE),
         body(FILE, part(["Content-Type: text/plain"], b"a part without a name")),
@@ -102,7 +102,7 @@ def test_a_body_the_split_leaves_alone_gets_the_general_answers(client, letter_p
 
 
 def test_two_files_in_the_field_are_refused_on_every_path(make_client, model_dir, letter_png, images):
-    # Issue 22: the split answered the first file and Starlette's form the last, so the same
+    # Regression: the split answered the first file and Starlette's form the last, so the same
     # body was classified differently with and without a Content-Length.
     two = body(
         part(['Content-Disposition: form-data; name="file"; filename="a.png"'], letter_png),

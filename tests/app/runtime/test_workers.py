@@ -17,7 +17,7 @@ import pytest
 
 from bench.server import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GRACE_S = 1
 
 SERVE = """

@@ -40,7 +40,7 @@ CASES: dict[str, tuple[Callable[[], bytes], tuple[int, str | None]]] = {
     "html": (lambda: b"<!doctype html><title>x</title>", (415, "unsupported_image")),
     "truncated png": (lambda: encode(draw_letter("A"))[:400], (415, "unsupported_image")),
     "truncated jpeg": (lambda: encode(draw_letter("A"), "JPEG")[:600], (415, "unsupported_image")),
-    "jpeg cut short, then given back its end marker (issue 22)": (
+    "jpeg cut short, then given back its end marker": (
         lambda: cut_short_jpeg(encode(draw_letter("A"), "JPEG")),
         (415, "unsupported_image"),
     ),
