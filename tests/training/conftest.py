@@ -89,3 +89,24 @@ def assert_onnx_matches_torch(run_dir: Path, model_dir: Path) -> None:
         torch_out = model(torch.from_numpy(x))
     for head, value in zip(manifest.heads, onnx_out, strict=True):
         np.testing.assert_allclose(value, torch_out[head.name].numpy(), atol=1e-4, err_msg=head.name)
+
+
+def tiny_open_set_config(tmp_path: Path, *overrides: str):
+    """The committed open-set writer config on a fake FEMNIST of 10 writers, shrunk to train in
+    seconds (one epoch, 8-wide blocks, 16-d embeddings), with `overrides` on top."""
+    from training.writers.config import load_writer_config
+
+    data_dir = write_fake_femnist(tmp_path / "data", writers=10)
+    settings = [
+        f"data_dir={data_dir}",
+        "epochs=1",
+        "threads=1",
+        "train_writers=0.6",
+        "val_writers=0.2",
+        "model_kwargs.widths=[8, 8, 8]",
+        "embedding_dim=16",
+        *overrides,
+    ]
+    return load_writer_config(
+        Path(__file__).resolve().parents[2] / "training/configs/writers_open.yaml", settings
+    )

@@ -143,30 +143,21 @@ def test_strangers_are_answered_unknown_at_the_documented_rate():
 
 
 def test_an_exported_model_is_calibrated_from_its_own_split(tmp_path: Path):
-    from tests.training.conftest import write_fake_femnist
+    from tests.training.conftest import tiny_open_set_config
     from training.writers.calibrate import run_calibration
-    from training.writers.config import load_writer_config
     from training.writers.export import export_embedding
     from training.writers.train import train_open
 
-    data_dir = write_fake_femnist(tmp_path / "data", writers=10)
-    cfg = load_writer_config(
-        REPO / "training/configs/writers_open.yaml",
-        [
-            f"data_dir={data_dir}",
-            "epochs=1",
-            "threads=1",
-            "train_writers=0.6",
-            "val_writers=0.2",
-            "model_kwargs.widths=[8, 8, 8]",
-            "embedding_dim=16",
-        ],
-    )
+    cfg = tiny_open_set_config(tmp_path)
     model, report = train_open(cfg, tmp_path / "run")
     export_embedding(model, cfg, report, tmp_path / "model", "pytest")
     docs = tmp_path / "docs"
     metrics = run_calibration(
-        tmp_path / "model", data_dir, docs / "open_set.md", docs / "images" / "open_set.png", "pytest"
+        tmp_path / "model",
+        Path(cfg.data_dir),
+        docs / "open_set.md",
+        docs / "images" / "open_set.png",
+        "pytest",
     )
     manifest = WriterManifest.load(tmp_path / "model")
     assert manifest.open_set is not None and manifest.open_set.writers == 2  # the validation writers

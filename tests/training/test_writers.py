@@ -15,7 +15,7 @@ from app.config import Settings
 from app.main import create_app
 from app.runtime.embedder import load_embedder
 from contract.writer_manifest import WriterManifest
-from tests.training.conftest import write_fake_femnist
+from tests.training.conftest import tiny_open_set_config, write_fake_femnist
 from training.writers import iam
 from training.writers.config import WriterConfig, load_writer_config
 from training.writers.data import most_prolific, split_within_writers, split_writers
@@ -144,19 +144,7 @@ def test_closed_set_on_femnist_format(tmp_path: Path):
 
 
 def test_open_set_export_is_served_by_the_service(tmp_path: Path):
-    data_dir = write_fake_femnist(tmp_path / "data", writers=10)
-    cfg = load_writer_config(
-        REPO / "training/configs/writers_open.yaml",
-        [
-            f"data_dir={data_dir}",
-            "epochs=1",
-            "threads=1",
-            "train_writers=0.6",
-            "val_writers=0.2",
-            "model_kwargs.widths=[8, 8, 8]",
-            "embedding_dim=16",
-        ],
-    )
+    cfg = tiny_open_set_config(tmp_path)
     model, report = train_open(cfg, tmp_path / "run")
     assert (
         report["heldout_writers"] == 2 and "heldout_k5_q1_top1" in report and "heldout_k20_q20_eer" in report
@@ -173,7 +161,7 @@ def test_open_set_export_is_served_by_the_service(tmp_path: Path):
     vectors = embedder.embed(np.zeros((3, 1, 28, 28), np.float32))
     assert vectors.shape == (3, 16) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     # …and answers over HTTP: enrol two writers from their characters, identify one of them.
-    samples = np.load(data_dir / "femnist" / "femnist.npz")
+    samples = np.load(Path(cfg.data_dir) / "femnist" / "femnist.npz")
 
     def png(i: int) -> tuple[str, tuple[str, bytes, str]]:  # dark ink on white paper, as photographed
         return "files", (
@@ -217,21 +205,6 @@ def test_random_shift_moves_ink_and_fills_with_paper():
 
 
 def test_open_set_trains_on_groups_and_shifts(tmp_path: Path):
-    data_dir = write_fake_femnist(tmp_path / "data", writers=10)
-    cfg = load_writer_config(
-        REPO / "training/configs/writers_open.yaml",
-        [
-            f"data_dir={data_dir}",
-            "epochs=1",
-            "threads=1",
-            "train_writers=0.6",
-            "val_writers=0.2",
-            "model_kwargs.widths=[8, 8, 8]",
-            "embedding_dim=16",
-            "group_size=4",
-            "shift=1",
-            "select=[5, 5]",
-        ],
-    )
+    cfg = tiny_open_set_config(tmp_path, "group_size=4", "shift=1", "select=[5, 5]")
     _, report = train_open(cfg, tmp_path / "run")
     assert np.isfinite(report["heldout_k5_q5_top1"])
