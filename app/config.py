@@ -16,7 +16,7 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
 MIN_API_TOKEN_LENGTH = 16
 # Writer identification (app/writers/): the embedding model, and the enrolments' database. A path
 # under the repository, so `make serve` keeps enrolments across restarts; in a read-only container
-# point HWR_WRITER_DB at a mounted volume (README, "Writer identification").
+# point HWR_WRITER_DB at a mounted volume (docs/writers.md, "Storage and limits").
 DEFAULT_WRITER_MODEL_DIR = DEFAULT_MODEL_DIR / "writers"
 # Room for the multipart framing (boundaries, part headers) around an upload of the cap's size.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024

@@ -111,7 +111,8 @@ def test_graphemes_manifest_matches_its_file_and_targets():
         ("consonant_diacritic", 7),
     ]
     assert sha256_of(GRAPHEMES_DIR / manifest.onnx.file) == manifest.onnx.sha256
-    # Real handwriting by writers never trained on (README, "The Bengali grapheme model"): targets.
+    # Real handwriting by writers never trained on (docs/graphemes.md, "Results of the committed
+    # model"): targets.
     assert manifest.metrics["banglalekha_heldout_writers_grapheme_root_top1"] >= 0.95
     assert manifest.metrics["cmaterdb_test_grapheme_root_top1"] >= 0.98
     # Graphemes with signs made the held-out way (fonts, pen, writers); the target 0.95 is not met yet.
