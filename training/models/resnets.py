@@ -2,7 +2,7 @@
 
 Written here rather than taken from timm: timm imports torchvision, and the only torchvision wheel
 that matches torch 2.13.0 on PyPI is the CUDA build, whose extension fails to load beside the CPU
-torch these machines use (docs/dependencies.md, "Dependencies and why"). Module names, layer shapes and the
+torch these machines use (pyproject.toml, the `train` extra). Module names, layer shapes and the
 initialisation follow timm's `resnet34` / `seresnext50_32x4d`, so a timm state dict (stem made
 1-channel, classifier dropped) loads into these with `strict=True`. Random init only: nothing is
 ever downloaded.
