@@ -82,6 +82,11 @@ class PreprocessConfig:
     # 0: rules are kept, as older models.
     rule_run: float = 0.15
     rule_span: float = 0.9
+    # ... and that are level: a page's rules stay within a few degrees of the image's rows in any
+    # photo a person crops one character from, while a glyph's bar or arc that spans a tightly cut
+    # crop (the top of a T or a 7, an O's flank) seldom is. The largest |slope| (rows per column)
+    # a rule may have; a crop a few pixels wide may tilt one pixel more. 0: any slope, as older models.
+    rule_max_slope: float = 0.05
     # Connected ink parts smaller than this fraction of the largest part are specks.
     min_component_fraction: float = 0.02
     # Stroke width is measured on the crop fitted into `stroke_work_size`, then clamped into
@@ -317,9 +322,10 @@ def contrast_evidence(contrast: np.ndarray, cfg: PreprocessConfig) -> tuple[floa
     return clusters_evidence(contrast_clusters(contrast, cfg), cfg)
 
 
-def _rule_band(ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _rule_band(ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     """A rule's centre row at each of its columns (a straight line fitted robustly, so a stroke
-    resting on the rule does not pull it) and its thickness: (columns, centres, thickness)."""
+    resting on the rule does not pull it), its thickness and its slope (rows per column):
+    (columns, centres, thickness, slope)."""
     columns, inverse, counts = np.unique(xs, return_inverse=True, return_counts=True)
     sums = np.bincount(inverse, weights=ys)
     middle = sums / counts
@@ -330,7 +336,7 @@ def _rule_band(ys: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
             np.polyfit(columns[keep], middle[keep], 1) if keep.sum() >= 2 else (0.0, middle.mean())
         )
         keep = np.abs(middle - (slope * columns + intercept)) <= max(1.0, thickness / 2)
-    return columns, slope * columns + intercept, thickness
+    return columns, slope * columns + intercept, thickness, float(slope)
 
 
 def _remove_horizontal_rules(out: np.ndarray, threshold: float, cfg: PreprocessConfig) -> bool:
@@ -354,7 +360,9 @@ def _remove_horizontal_rules(out: np.ndarray, threshold: float, cfg: PreprocessC
         if width < cfg.rule_span * w or left > 1 or left + width < w - 1:
             continue
         ys, xs = np.nonzero(labels == k)
-        columns, centres, thickness = _rule_band(ys, xs)
+        columns, centres, thickness, slope = _rule_band(ys, xs)
+        if cfg.rule_max_slope > 0 and abs(slope) > max(cfg.rule_max_slope, 2.0 / w):
+            continue  # a glyph's stroke, not a page's rule
         # The rule's own darkness: a stroke crossing it keeps what it has beyond that.
         on_centre = np.abs(ys - np.interp(xs, columns, centres)) <= max(0.5, thickness / 2 - 0.5)
         rule_level = float(np.median(runs[ys[on_centre], xs[on_centre]])) if on_centre.any() else threshold

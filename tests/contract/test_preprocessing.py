@@ -235,17 +235,43 @@ def test_noise_is_no_ink(image):
         preprocess(image, CFG)
 
 
+@pytest.mark.parametrize("rise", [3, 9], ids=["level", "tilted_2.6deg"])
 @pytest.mark.parametrize("grid", [False, True], ids=["ruled", "squared"])
-def test_dark_rules_are_removed(grid):
+def test_dark_rules_are_removed(grid, rise):
     clean = draw_letter("E", size=(200, 200), scale=4, thickness=9)
     ruled = clean.copy()
-    for y in range(13, 200, 28):  # dark rules, a little tilted, as photographed
-        cv2.line(ruled, (0, y), (199, y + 3), 70, 2, cv2.LINE_AA)
+    for y in range(13, 200, 28):  # dark rules, tilted as photographed (up to rule_max_slope)
+        cv2.line(ruled, (0, y), (199, y + rise), 70, 2, cv2.LINE_AA)
     if grid:
         for x in range(9, 200, 28):
-            cv2.line(ruled, (x, 0), (x - 2, 199), 70, 2, cv2.LINE_AA)
+            cv2.line(ruled, (x, 0), (x - rise, 199), 70, 2, cv2.LINE_AA)
     ruled = np.minimum(ruled, clean)
     assert similarity(preprocess(ruled, CFG), preprocess(clean, CFG)) > 0.95
+
+
+def tight_seven() -> np.ndarray:
+    """A 7 cut tight: its top bar, rising a little, spans the crop from edge to edge."""
+    seven = np.full((60, 44), 235, np.uint8)
+    cv2.line(seven, (1, 9), (42, 3), 40, 4, cv2.LINE_AA)
+    cv2.line(seven, (41, 4), (14, 57), 40, 4, cv2.LINE_AA)
+    return seven
+
+
+def tight_leaning_one() -> np.ndarray:
+    """A 1 leaning right, cut tight: its stroke runs from the top edge to the bottom one."""
+    one = np.full((64, 30), 235, np.uint8)
+    cv2.line(one, (6, 1), (22, 62), 40, 5, cv2.LINE_AA)
+    cv2.line(one, (6, 1), (1, 12), 40, 4, cv2.LINE_AA)
+    return one
+
+
+@pytest.mark.parametrize("glyph", [tight_seven, tight_leaning_one], ids=["seven_bar", "leaning_one"])
+def test_a_tight_glyphs_strokes_are_not_rules(glyph):
+    # No page rule crosses these crops, so the rule search must leave them as they are: a stroke
+    # spanning a tight crop from edge to edge is tilted or curved, a page's rule is level.
+    image = glyph()
+    no_rule_search = PreprocessConfig(rule_run=0)
+    np.testing.assert_array_equal(preprocess(image, CFG), preprocess(image, no_rule_search))
 
 
 def test_bold_marker_filling_a_tight_crop_keeps_its_polarity():
