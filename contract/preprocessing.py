@@ -83,9 +83,10 @@ class PreprocessConfig:
     rule_run: float = 0.15
     rule_span: float = 0.9
     # ... and that are level: a page's rules stay within a few degrees of the image's rows in any
-    # photo a person crops one character from, while a glyph's bar or arc that spans a tightly cut
-    # crop (the top of a T or a 7, an O's flank) seldom is. The largest |slope| (rows per column)
-    # a rule may have; a crop a few pixels wide may tilt one pixel more. 0: any slope, as older models.
+    # photo a person crops one character from, while a glyph's stroke that spans a tightly cut crop
+    # (a 7's top, a leaning 1, an arc) seldom is. The largest |slope| (rows per column) a rule may
+    # have; a rise of 2 pixels over the whole width is always allowed (pixel steps on a narrow
+    # image). 0: any slope, as older models.
     rule_max_slope: float = 0.05
     # Connected ink parts smaller than this fraction of the largest part are specks.
     min_component_fraction: float = 0.02
