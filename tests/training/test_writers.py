@@ -18,7 +18,7 @@ from contract.writer_manifest import WriterManifest
 from tests.training.conftest import tiny_open_set_config, write_fake_femnist
 from training.writers import iam
 from training.writers.config import WriterConfig, load_writer_config
-from training.writers.data import most_prolific, split_within_writers, split_writers
+from training.writers.data import femnist_open, most_prolific, split_within_writers, split_writers
 from training.writers.export import export_embedding
 from training.writers.metrics import enrol_identify, equal_error_rate, grouped_accuracy
 from training.writers.train import closed_data, group_batches, random_shift, train_closed, train_open
@@ -208,3 +208,42 @@ def test_open_set_trains_on_groups_and_shifts(tmp_path: Path):
     cfg = tiny_open_set_config(tmp_path, "group_size=4", "shift=1", "select=[5, 5]")
     _, report = train_open(cfg, tmp_path / "run")
     assert np.isfinite(report["heldout_k5_q5_top1"])
+
+
+def write_fake_banglalekha(data_dir: Path, writers: int, per_writer: int) -> None:
+    """BanglaLekha-Isolated's npz layout (64×64 ink-high, labels N×3, writer index), glyphs drawn in code."""
+    rng = np.random.default_rng(1)
+    images = np.zeros((writers * per_writer, 64, 64), np.uint8)
+    for i, image in enumerate(images):
+        cv2.putText(image, "AKX"[i % 3], (12, 48), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 255, 2 + i // per_writer)
+    labels = np.zeros((len(images), 3), np.int16)
+    labels[:, 0] = rng.integers(0, 5, len(images))
+    path = data_dir / "bengali" / "banglalekha_isolated.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path,
+        images=images,
+        labels=labels,
+        writer=np.repeat(np.arange(writers, dtype=np.int32), per_writer),
+        writers=np.array([f"w{i}" for i in range(writers)]),
+    )
+
+
+def test_extra_writers_only_join_training_and_are_capped(tmp_path: Path):
+    plain = tiny_open_set_config(tmp_path)
+    write_fake_banglalekha(Path(plain.data_dir), writers=4, per_writer=7)
+    cfg = tiny_open_set_config(tmp_path, "extra_writers=banglalekha", "extra_per_writer=5")
+    train, val, held_out = femnist_open(cfg)
+    base_train, base_val, base_held_out = femnist_open(plain)
+    extra = np.char.startswith(train.writer_ids.astype(str), "bl")
+    # Four more training classes, five characters each; FEMNIST's own sets unchanged.
+    assert extra.sum() == 4 * 5 and len(np.unique(train.y)) == len(np.unique(base_train.y)) + 4
+    assert np.array_equal(val.writer_ids, base_val.writer_ids)
+    assert np.array_equal(held_out.writer_ids, base_held_out.writer_ids)
+    # Labels index one sorted list of all training writers: one label per writer, never shared.
+    pairs = set(zip(train.y.tolist(), train.writer_ids.tolist(), strict=True))
+    assert len(pairs) == len(np.unique(train.y)) == len(np.unique(train.writer_ids))
+    _, report = train_open(cfg, tmp_path / "run")
+    assert report["train_writers"] == len(np.unique(base_train.writer_ids)) + 4
+    with pytest.raises(ValueError, match="extra_writers"):
+        femnist_open(tiny_open_set_config(tmp_path, "extra_writers=iam"))

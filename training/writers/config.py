@@ -49,6 +49,11 @@ class WriterConfig:
     # Random translation of each training input by up to this many pixels (padding with paper):
     # where a character sits on the canvas says nothing about its writer. 0: none.
     shift: int = 0
+    # Open set: more hands to learn from. "banglalekha": BanglaLekha-Isolated's 1,989 writers join
+    # the training writers as extra ArcFace classes (at most `extra_per_writer` characters each,
+    # 0: all); validation and held-out writers stay FEMNIST's, so the figures stay comparable.
+    extra_writers: str = ""
+    extra_per_writer: int = 0
     epochs: int = 20
     batch_size: int = 128
     lr: float = 1e-3

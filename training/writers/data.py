@@ -13,6 +13,7 @@ import numpy as np
 from contract.preprocessing import normalise
 from training.data.datasets import render_canvases
 from training.data.femnist import WriterSamples, load_femnist
+from training.data.handwritten_graphemes import load_banglalekha
 from training.writers.config import WriterConfig
 
 RAW_MEAN, RAW_STD = 0.1, 0.3  # of FEMNIST scans in [0, 1]: ink is sparse
@@ -98,8 +99,26 @@ def femnist_closed(cfg: WriterConfig) -> tuple[WriterSet, WriterSet, WriterSet, 
     return data.subset(train), data.subset(val), data.subset(test), classes
 
 
+def extra_writers(cfg: WriterConfig) -> WriterSamples | None:
+    """The extra training hands `cfg.extra_writers` names (ids prefixed so none meets a FEMNIST id)."""
+    if not cfg.extra_writers:
+        return None
+    if cfg.extra_writers != "banglalekha":
+        raise ValueError(f"extra_writers must be '' or 'banglalekha', got {cfg.extra_writers!r}")
+    roots = load_banglalekha(cfg.data_path)
+    keep = np.arange(len(roots.writers))
+    if cfg.extra_per_writer > 0:  # a seeded `extra_per_writer` of each writer's characters
+        order = np.random.default_rng(cfg.seed).permutation(len(keep))
+        order = order[np.argsort(roots.writers[order], kind="stable")]
+        starts = np.searchsorted(roots.writers[order], roots.writers[order], side="left")
+        keep = np.sort(order[np.arange(len(order)) - starts < cfg.extra_per_writer])
+    writers = np.char.add("bl", roots.writers[keep].astype(str))
+    return WriterSamples(roots.images[keep], roots.roots[keep].astype(str), writers)
+
+
 def femnist_open(cfg: WriterConfig) -> tuple[WriterSet, WriterSet, WriterSet]:
-    """(train, val, held-out) by writer; labels index the training writers (others: their rank)."""
+    """(train, val, held-out) by writer; labels index the training writers (others: their rank).
+    Extra hands (`extra_writers`) only ever join the training writers."""
     samples = load_femnist(cfg.data_path / "femnist" / "femnist.npz")
     writers = np.unique(samples.writers)
     if cfg.limit_writers:
@@ -110,4 +129,14 @@ def femnist_open(cfg: WriterConfig) -> tuple[WriterSet, WriterSet, WriterSet]:
     for ids in parts:
         ids = np.sort(ids)
         sets.append(to_writer_set(samples.subset(np.flatnonzero(np.isin(samples.writers, ids))), cfg, ids))
-    return sets[0], sets[1], sets[2]
+    extra = extra_writers(cfg)
+    if extra is None:
+        return sets[0], sets[1], sets[2]
+    ids = np.sort(np.concatenate([parts[0], np.unique(extra.writers)]))
+    joined = to_writer_set(extra, cfg, ids)
+    train = WriterSet(
+        np.concatenate([sets[0].x, joined.x]),
+        np.concatenate([np.searchsorted(ids, sets[0].writer_ids), joined.y]).astype(np.int64),
+        np.concatenate([sets[0].writer_ids, joined.writer_ids]),
+    )
+    return train, sets[1], sets[2]
