@@ -105,6 +105,7 @@ def tiny_open_set_config(tmp_path: Path, *overrides: str):
         "val_writers=0.2",
         "model_kwargs.widths=[8, 8, 8]",
         "embedding_dim=16",
+        "extra_writers=''",  # the fake data has FEMNIST only
         *overrides,
     ]
     return load_writer_config(

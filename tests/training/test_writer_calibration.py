@@ -102,6 +102,8 @@ def test_the_table_and_its_figures_go_into_the_manifest_and_the_report(tmp_path:
 
 FEMNIST = default_data_dir() / "femnist" / "femnist.npz"
 
+DRAWS = 24  # single draws of the users' protocol, each its own seed
+
 
 @pytest.mark.skipif(not FEMNIST.is_file(), reason=f"FEMNIST not found at {FEMNIST}")
 def test_strangers_are_answered_unknown_at_the_documented_rate():
@@ -124,22 +126,30 @@ def test_strangers_are_answered_unknown_at_the_documented_rate():
         samples.images[chosen], manifest.preprocessing, model_dir / "model.onnx"
     )
     assert manifest.open_set is not None
-    cell = measure(
-        embeddings,
-        samples.writers[chosen][kept],
-        np.sort(held_out),
-        USER_K,
-        USER_Q,
-        8,
-        seed=12345,
-        gallery=USER_GALLERY,
-    )
-    row = cell_row(cell, manifest.open_set)
-    n = row["stranger_queries"]
-    # Three binomial standard errors (draws overlap, so it is loose rather than exact).
-    margin = 3 * np.sqrt(documented * (1 - documented) / n) + 0.02
-    assert row["strangers_unknown"] >= documented - margin, row
-    assert row["false_reject"] <= manifest.open_set.false_reject + 0.03, row
+    # One draw at a time: which writers a draw enrols moves its strangers' rate by about ten
+    # points, far more than the queries within it, so the margin comes from the spread between
+    # draws (three standard errors of their mean), not from a binomial over correlated queries.
+    rows = [
+        cell_row(
+            measure(
+                embeddings,
+                samples.writers[chosen][kept],
+                np.sort(held_out),
+                USER_K,
+                USER_Q,
+                1,
+                seed=12345 + draw,
+                gallery=USER_GALLERY,
+            ),
+            manifest.open_set,
+        )
+        for draw in range(DRAWS)
+    ]
+    unknown = np.array([row["strangers_unknown"] for row in rows])
+    rejected = np.array([row["false_reject"] for row in rows])
+    margin = 3 * unknown.std(ddof=1) / np.sqrt(DRAWS) + 0.02
+    assert unknown.mean() >= documented - margin, (unknown.mean(), documented, margin)
+    assert rejected.mean() <= manifest.open_set.false_reject + 0.03, rejected.mean()
 
 
 def test_an_exported_model_is_calibrated_from_its_own_split(tmp_path: Path):

@@ -192,8 +192,10 @@ def _fill(values: np.ndarray) -> np.ndarray:
 
 
 def curve(cell: Cell, points: int = 201) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(thresholds, false-reject rate, false-accept rate) swept over the cell's scores."""
-    thresholds = np.linspace(-0.2, 1.0, points)
+    """(thresholds, false-reject rate, false-accept rate) swept over the cell's scores: at their
+    quantiles, since an embedding may crowd every score into a narrow band of cosines."""
+    scores = np.concatenate([cell.genuine, cell.stranger])
+    thresholds = np.quantile(scores, np.linspace(0.0, 1.0, points)) if len(scores) else np.zeros(1)
     frr = np.array([(cell.genuine < t).mean() for t in thresholds])
     far = np.array([(cell.stranger >= t).mean() for t in thresholds])
     return thresholds, frr, far
