@@ -125,18 +125,20 @@ def femnist_open(cfg: WriterConfig) -> tuple[WriterSet, WriterSet, WriterSet]:
         writers = np.random.default_rng(cfg.seed).permutation(writers)[: cfg.limit_writers]
     samples = limit_samples(samples, cfg, writers)
     parts = split_writers(samples.writers, cfg.train_writers, cfg.val_writers, cfg.seed)
+    extra = extra_writers(cfg)
+    if extra is not None:  # their ids join the training writers', so one label space covers both
+        parts[0] = np.concatenate([parts[0], np.unique(extra.writers)])
     sets = []
     for ids in parts:
         ids = np.sort(ids)
         sets.append(to_writer_set(samples.subset(np.flatnonzero(np.isin(samples.writers, ids))), cfg, ids))
-    extra = extra_writers(cfg)
     if extra is None:
         return sets[0], sets[1], sets[2]
-    ids = np.sort(np.concatenate([parts[0], np.unique(extra.writers)]))
-    joined = to_writer_set(extra, cfg, ids)
+    # Rendered apart: their images are another size than FEMNIST's until preprocessing.
+    joined = to_writer_set(extra, cfg, np.sort(parts[0]))
     train = WriterSet(
         np.concatenate([sets[0].x, joined.x]),
-        np.concatenate([np.searchsorted(ids, sets[0].writer_ids), joined.y]).astype(np.int64),
+        np.concatenate([sets[0].y, joined.y]),
         np.concatenate([sets[0].writer_ids, joined.writer_ids]),
     )
     return train, sets[1], sets[2]
